@@ -1,0 +1,51 @@
+# The two commands: `make demo` and `make test`. Each installs what is missing,
+# configures build/ with meson, builds, and runs.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: all deps build demo test test-fast test-asan bench compare-dpdk install clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) $(MESON_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+demo: build
+	tools/demo.sh $(BUILD)
+
+# The normal build's tests, then the same tests under ASan+UBSan.
+test: build test-asan
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+
+test-fast: build
+	meson test -C $(BUILD) --suite fast --print-errorlogs
+
+$(ASAN_BUILD)/build.ninja: | deps
+	CC=clang meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug $(MESON_OPTS)
+
+test-asan: deps $(ASAN_BUILD)/build.ninja
+	meson compile -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 --no-suite perf
+
+bench: build
+	$(BUILD)/tools/mpdp-bench ring
+	$(BUILD)/tools/mpdp-bench mempool
+	$(BUILD)/tools/mpdp-bench attach
+
+compare-dpdk: build
+	tests/perf/compare-dpdk.sh $(BUILD)
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

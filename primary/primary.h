@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* mpdp-primary: its configuration and context (private to this program). */
+#ifndef MPDP_PRIMARY_H
+#define MPDP_PRIMARY_H
+
+#include <sched.h>
+#include <stdint.h>
+
+#include "mpdp_abi.h"
+#include "mpdp_err.h"
+#include "mpdp_shm.h"
+
+#define PRIMARY_OBJS_MAX 64
+
+struct primary_pool_cfg {
+	char name[MPDP_NAME_MAX];
+	unsigned n;
+	unsigned cache;
+	unsigned dataroom;
+};
+
+struct primary_ring_cfg {
+	char name[MPDP_NAME_MAX];
+	unsigned size;
+	unsigned flags;
+};
+
+struct primary_cfg {
+	struct mpdp_shm_params shm;
+	char name[MPDP_NAME_MAX];
+	cpu_set_t cores;
+	int cores_given;
+	unsigned n_pools;
+	struct primary_pool_cfg pools[PRIMARY_OBJS_MAX];
+	unsigned n_rings;
+	struct primary_ring_cfg rings[PRIMARY_OBJS_MAX];
+};
+
+/* What main() should do after parsing. */
+enum primary_parse_result {
+	PRIMARY_RUN = 0,
+	PRIMARY_EXIT_OK = 1,   /* --help or --version was printed */
+};
+
+/**
+ * Parse the command line into @p cfg.
+ *
+ * @return PRIMARY_RUN or PRIMARY_EXIT_OK, or -EINVAL with the reason in @p eb
+ */
+int primary_parse_args(int argc, char **argv, struct primary_cfg *cfg, struct mpdp_errbuf *eb);
+
+/** Print the usage text. */
+void primary_usage(FILE *f, const char *prog);
+
+#endif /* MPDP_PRIMARY_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The shared-memory ABI of an mpdp instance.
+ *
+ * Every struct that lives in the shared region and is read by more than one
+ * process (or by a tool, a guest or the kernel module) is declared here, with
+ * fixed-width fields only. The tables below hold offsets from the region
+ * base and indices, never pointers, so a reader may map the region anywhere.
+ * The fast-path objects (rings of mbuf pointers, mempools) are not part of
+ * these tables: they rely on the region being mapped at the same address in
+ * every host process (see doc/memory.md).
+ *
+ * Writers are marked on each field: (p) the primary, (s) any attached
+ * process, (ro) written once before the instance is marked ready.
+ *
+ * Lock order: mpdp_abi_header.alloc_lock is the only lock in the region.
+ * It serialises memzone reservation and release. It is a process-shared
+ * robust mutex: when its owner dies, the next locker gets EOWNERDEAD and
+ * repairs the table (entries left in MPDP_MZ_STATE_RESERVING are cleared).
+ * Nothing else may be locked while it is held. The worker table is
+ * lock-free (a compare-and-swap per slot).
+ */
+#ifndef MPDP_ABI_H
+#define MPDP_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mpdp_config.h"
+
+#define MPDP_ABI_MAGIC 0x5044504dU /* "MPDP" little-endian */
+#define MPDP_ABI_MAJOR 1
+#define MPDP_ABI_MINOR 0
+
+#define MPDP_NAME_MAX 32           /* names include the terminating NUL */
+#define MPDP_MEMZONE_MAX MPDP_CFG_MAX_MEMZONES
+#define MPDP_WORKER_MAX MPDP_CFG_MAX_WORKERS
+#define MPDP_CACHE_LINE MPDP_CFG_CACHE_LINE
+
+/** Space reserved for the allocation mutex (pthread_mutex_t is 40 bytes on glibc x86-64). */
+#define MPDP_ABI_MUTEX_SIZE 64
+
+/** Memzone slot state. */
+enum mpdp_mz_state {
+	MPDP_MZ_STATE_FREE = 0,
+	MPDP_MZ_STATE_RESERVING = 1, /* being filled; cleared on lock recovery */
+	MPDP_MZ_STATE_USED = 2,
+};
+
+/** What a memzone holds, so tools and the primary can find rings and pools. */
+enum mpdp_mz_kind {
+	MPDP_MZ_KIND_RAW = 0,
+	MPDP_MZ_KIND_RING = 1,
+	MPDP_MZ_KIND_POOL = 2,
+	MPDP_MZ_KIND_N_,
+};
+
+/** One named reservation inside the region. */
+struct mpdp_abi_memzone {
+	char name[MPDP_NAME_MAX];  /* (s) under alloc_lock */
+	uint64_t offset;           /* (s) from the region base */
+	uint64_t len;              /* (s) bytes */
+	uint32_t state;            /* (s) enum mpdp_mz_state, release-stored last */
+	uint32_t kind;             /* (s) enum mpdp_mz_kind */
+	int32_t socket;            /* (s) NUMA node, -1 when not bound */
+	int32_t owner_pid;         /* (s) process that reserved it */
+	uint64_t align;            /* (s) alignment it was reserved with */
+};
+
+/** Worker slot state. */
+enum mpdp_worker_state {
+	MPDP_WORKER_FREE = 0,
+	MPDP_WORKER_CLAIMED = 1, /* taken, identity being written */
+	MPDP_WORKER_ACTIVE = 2,
+};
+
+/**
+ * One polling thread, in any process. Its index is the worker id, which
+ * indexes mempool caches and per-worker counters.
+ */
+struct mpdp_abi_worker {
+	uint32_t state;            /* (s) enum mpdp_worker_state, CAS to claim */
+	int32_t pid;               /* (s) owning process */
+	uint64_t start_time;       /* (s) owner's start time in clock ticks since boot */
+	int32_t tid;               /* (s) owning thread */
+	int32_t cpu;               /* (s) core it is pinned to, -1 when not pinned */
+	char name[MPDP_NAME_MAX];  /* (s) who it is, e.g. "primary/io0" */
+	uint8_t pad_[8];
+};
+
+/**
+ * The root of the region: offset 0 of segment 0.
+ *
+ * The primary writes every (ro) field, then stores ready = 1 with release
+ * (R1); an attaching process loads ready with acquire (A1) before it trusts
+ * any other field.
+ */
+struct mpdp_abi_header {
+	uint32_t magic;            /* (ro) MPDP_ABI_MAGIC */
+	uint16_t abi_major;        /* (ro) */
+	uint16_t abi_minor;        /* (ro) */
+	uint32_t header_size;      /* (ro) sizeof(struct mpdp_abi_header) */
+	uint32_t ready;            /* (p) 1 once attachable (R1/A1) */
+	uint64_t base;             /* (ro) virtual address every host process maps it at */
+	uint64_t size;             /* (ro) bytes in the region */
+	uint64_t page_size;        /* (ro) 4096 on tmpfs, the huge page size otherwise */
+	uint64_t generation;       /* (ro) differs for every primary start */
+	int32_t primary_pid;       /* (ro) */
+	uint32_t hugepages;        /* (ro) 1 when backed by hugetlbfs */
+	uint64_t primary_start;    /* (ro) primary's start time, clock ticks since boot */
+	uint64_t created_ns;       /* (ro) CLOCK_REALTIME at creation */
+	char name[MPDP_NAME_MAX];  /* (ro) instance name */
+	uint64_t heap_offset;      /* (ro) first byte memzones may use */
+	uint32_t memzone_max;      /* (ro) MPDP_MEMZONE_MAX */
+	uint32_t worker_max;       /* (ro) MPDP_WORKER_MAX */
+	uint8_t alloc_lock[MPDP_ABI_MUTEX_SIZE] __attribute__((aligned(MPDP_CACHE_LINE)));
+	struct mpdp_abi_memzone memzones[MPDP_MEMZONE_MAX]; /* (s) under alloc_lock */
+	struct mpdp_abi_worker workers[MPDP_WORKER_MAX] __attribute__((aligned(MPDP_CACHE_LINE)));
+};
+
+_Static_assert(sizeof(struct mpdp_abi_memzone) == 72, "memzone entry is ABI");
+_Static_assert(sizeof(struct mpdp_abi_worker) == 64, "worker entry is one cache line");
+_Static_assert(offsetof(struct mpdp_abi_header, magic) == 0, "magic first");
+_Static_assert(offsetof(struct mpdp_abi_header, abi_major) == 4, "version after magic");
+_Static_assert(offsetof(struct mpdp_abi_header, alloc_lock) % MPDP_CACHE_LINE == 0,
+	       "lock on its own cache line");
+_Static_assert(offsetof(struct mpdp_abi_header, workers) % MPDP_CACHE_LINE == 0,
+	       "worker slots on cache-line boundaries");
+
+#endif /* MPDP_ABI_H */

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Lock-free ring of pointers.
+ *
+ * Fixed power-of-two size; every slot is usable (capacity == size).
+ * Single or multi producer and single or multi consumer are chosen at
+ * creation, not per call. Bulk calls move all @p n objects or none; burst
+ * calls move as many as fit. Rings live in shared memory: create one in a
+ * memzone with mpdp_ring_create() and find it from any attached process with
+ * mpdp_ring_lookup(), or place one anywhere with mpdp_ring_memsize() and
+ * mpdp_ring_init().
+ *
+ * The enqueue and dequeue calls are inline and never fail: they return how
+ * many objects moved.
+ */
+#ifndef MPDP_RING_H
+#define MPDP_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mpdp_abi.h"
+
+struct mpdp_shm;
+
+/** Creation flags. */
+enum mpdp_ring_flags {
+	MPDP_RING_F_SP_ENQ = 1u << 0, /**< one producer at a time */
+	MPDP_RING_F_SC_DEQ = 1u << 1, /**< one consumer at a time */
+	MPDP_RING_F_ALL_ = MPDP_RING_F_SP_ENQ | MPDP_RING_F_SC_DEQ,
+};
+
+/** Largest ring: 2^28 slots. */
+#define MPDP_RING_SIZE_MAX (1u << 28)
+
+/** A head/tail pair; see ring_pvt.h for who writes which. */
+struct mpdp_ring_headtail {
+	_Atomic uint32_t head;
+	_Atomic uint32_t tail;
+};
+
+/**
+ * A ring. The producer and consumer pairs sit two cache lines apart, so
+ * neither side's writes (nor the adjacent-line prefetcher) disturb the other.
+ */
+struct mpdp_ring {
+	char name[MPDP_NAME_MAX];  /* (ro) */
+	uint32_t flags;            /* (ro) enum mpdp_ring_flags */
+	uint32_t size;             /* (ro) slots, a power of two */
+	uint32_t mask;             /* (ro) size - 1 */
+	uint32_t capacity;         /* (ro) == size */
+	struct mpdp_ring_headtail prod __attribute__((aligned(2 * MPDP_CACHE_LINE)));
+	struct mpdp_ring_headtail cons __attribute__((aligned(2 * MPDP_CACHE_LINE)));
+	void *slots[] __attribute__((aligned(2 * MPDP_CACHE_LINE)));
+};
+
+_Static_assert(offsetof(struct mpdp_ring, cons) - offsetof(struct mpdp_ring, prod)
+	       >= 2 * MPDP_CACHE_LINE, "producer and consumer lines apart");
+
+#include "ring_pvt.h"
+
+/**
+ * Bytes needed for a ring of @p count slots.
+ *
+ * @return the size, or 0 when @p count is not a power of two in [1, MPDP_RING_SIZE_MAX]
+ */
+size_t mpdp_ring_memsize(unsigned count);
+
+/**
+ * Initialise a ring in caller-provided memory of mpdp_ring_memsize() bytes.
+ *
+ * @param r  memory, aligned to the cache line
+ * @param name  up to MPDP_NAME_MAX - 1 characters
+ * @param count  slots, a power of two
+ * @param flags  enum mpdp_ring_flags
+ * @return 0, -EINVAL (bad count, flags, name or alignment)
+ */
+int mpdp_ring_init(struct mpdp_ring *r, const char *name, unsigned count, unsigned flags);
+
+/**
+ * Create a ring in a new memzone of the same name.
+ *
+ * @param shm  the attached instance
+ * @param name  ring and memzone name
+ * @param count  slots, a power of two
+ * @param flags  enum mpdp_ring_flags
+ * @param socket  NUMA node, or -1 for any
+ * @param out  the ring
+ * @return 0, -EINVAL, -EEXIST (name taken), -ENOMEM (region full), -ENOSPC (memzone table full)
+ */
+int mpdp_ring_create(struct mpdp_shm *shm, const char *name, unsigned count, unsigned flags,
+		     int socket, struct mpdp_ring **out);
+
+/**
+ * Find a ring created by any process of the instance.
+ *
+ * @return 0, -ENOENT (no ring of that name), -EINVAL (bad name)
+ */
+int mpdp_ring_lookup(struct mpdp_shm *shm, const char *name, struct mpdp_ring **out);
+
+/**
+ * Delete a ring made by mpdp_ring_create(); nobody may use it any more.
+ *
+ * @return 0, -ENOENT
+ */
+int mpdp_ring_delete(struct mpdp_shm *shm, struct mpdp_ring *r);
+
+/** Print the ring's state. */
+void mpdp_ring_dump(FILE *f, const struct mpdp_ring *r);
+
+/**
+ * Enqueue all @p n objects or none.
+ *
+ * @param free_space  if not NULL, set to the free slots left afterwards
+ * @return @p n or 0
+ */
+static inline unsigned
+mpdp_ring_enqueue_bulk(struct mpdp_ring *r, void *const *objs, unsigned n, unsigned *free_space)
+{
+	return mpdp__ring_enqueue(r, objs, n, 1, free_space);
+}
+
+/**
+ * Enqueue as many of @p n objects as fit, in order.
+ *
+ * @return how many were enqueued
+ */
+static inline unsigned
+mpdp_ring_enqueue_burst(struct mpdp_ring *r, void *const *objs, unsigned n, unsigned *free_space)
+{
+	return mpdp__ring_enqueue(r, objs, n, 0, free_space);
+}
+
+/**
+ * Dequeue exactly @p n objects or none.
+ *
+ * @param available  if not NULL, set to the objects left afterwards
+ * @return @p n or 0
+ */
+static inline unsigned
+mpdp_ring_dequeue_bulk(struct mpdp_ring *r, void **objs, unsigned n, unsigned *available)
+{
+	return mpdp__ring_dequeue(r, objs, n, 1, available);
+}
+
+/**
+ * Dequeue up to @p n objects.
+ *
+ * @return how many were dequeued
+ */
+static inline unsigned
+mpdp_ring_dequeue_burst(struct mpdp_ring *r, void **objs, unsigned n, unsigned *available)
+{
+	return mpdp__ring_dequeue(r, objs, n, 0, available);
+}
+
+/** @return objects in the ring (a snapshot). */
+static inline unsigned
+mpdp_ring_count(const struct mpdp_ring *r)
+{
+	/* Consumer first: the producer tail read after it can only be ahead. */
+	uint32_t cons = atomic_load_explicit(&r->cons.tail, memory_order_acquire);
+	uint32_t prod = atomic_load_explicit(&r->prod.tail, memory_order_acquire);
+	uint32_t n = prod - cons;
+
+	return n > r->capacity ? r->capacity : n;
+}
+
+/** @return free slots (a snapshot). */
+static inline unsigned
+mpdp_ring_free_count(const struct mpdp_ring *r)
+{
+	return r->capacity - mpdp_ring_count(r);
+}
+
+#endif /* MPDP_RING_H */

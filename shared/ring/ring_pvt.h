@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Ring fast path. Only mpdp_ring.h includes this file.
+ *
+ * Ownership: producers own prod.head (claimed by store when single, by CAS
+ * when multi) and, once their copy is done, publish prod.tail in claim
+ * order. Consumers own cons.head and cons.tail the same way. A slot between
+ * cons.tail and prod.tail holds a published object; between prod.tail and
+ * prod.head it is being written; between cons.head and cons.tail it is being
+ * read. Indices are free-running 32-bit counters: differences are taken
+ * modulo 2^32, so wrap-around needs no special case.
+ *
+ * Barriers:
+ *   R1 producer's release store of prod.tail  pairs with  A2 consumer's acquire load of prod.tail
+ *   R2 consumer's release store of cons.tail  pairs with  A1 producer's acquire load of cons.tail
+ *   A3 acquire load of own head before the other side's tail, so a stale
+ *      tail is never combined with a newer head (free/used would overflow).
+ *   A4 acquire wait for the previous claimer's tail, so its slot writes or
+ *      reads are ordered before our release of the same tail.
+ */
+#ifndef MPDP_RING_PVT_H
+#define MPDP_RING_PVT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define mpdp__ring_pause() _mm_pause()
+#elif defined(__aarch64__)
+#define mpdp__ring_pause() __asm__ volatile("yield" ::: "memory")
+#else
+#define mpdp__ring_pause() ((void)0)
+#endif
+
+/* Claim up to @n slots for writing; returns how many (0 or n when @fixed). */
+static inline unsigned
+mpdp__ring_prod_claim(struct mpdp_ring *r, unsigned n, int fixed,
+		      uint32_t *old_head, unsigned *free_space)
+{
+	const int single = r->flags & MPDP_RING_F_SP_ENQ;
+	uint32_t head, cons_tail, free_n;
+	unsigned want;
+
+	head = atomic_load_explicit(&r->prod.head, memory_order_acquire); /* A3 */
+	for (;;) {
+		want = n;
+		cons_tail = atomic_load_explicit(&r->cons.tail, memory_order_acquire); /* A1 */
+		free_n = r->capacity + cons_tail - head;
+		if (want > free_n)
+			want = fixed ? 0 : free_n;
+		if (want == 0)
+			break;
+		if (single) {
+			atomic_store_explicit(&r->prod.head, head + want, memory_order_relaxed);
+			break;
+		}
+		if (atomic_compare_exchange_weak_explicit(&r->prod.head, &head, head + want,
+							  memory_order_acquire,
+							  memory_order_acquire)) /* A3 on retry */
+			break;
+	}
+	*old_head = head;
+	if (free_space != NULL)
+		*free_space = free_n - want;
+	return want;
+}
+
+/* Claim up to @n published slots for reading. */
+static inline unsigned
+mpdp__ring_cons_claim(struct mpdp_ring *r, unsigned n, int fixed,
+		      uint32_t *old_head, unsigned *available)
+{
+	const int single = r->flags & MPDP_RING_F_SC_DEQ;
+	uint32_t head, prod_tail, used;
+	unsigned want;
+
+	head = atomic_load_explicit(&r->cons.head, memory_order_acquire); /* A3 */
+	for (;;) {
+		want = n;
+		prod_tail = atomic_load_explicit(&r->prod.tail, memory_order_acquire); /* A2 */
+		used = prod_tail - head;
+		if (want > used)
+			want = fixed ? 0 : used;
+		if (want == 0)
+			break;
+		if (single) {
+			atomic_store_explicit(&r->cons.head, head + want, memory_order_relaxed);
+			break;
+		}
+		if (atomic_compare_exchange_weak_explicit(&r->cons.head, &head, head + want,
+							  memory_order_acquire,
+							  memory_order_acquire)) /* A3 on retry */
+			break;
+	}
+	*old_head = head;
+	if (available != NULL)
+		*available = used - want;
+	return want;
+}
+
+/* Publish [old, old + n) once every earlier claimer has published (A4, R1/R2). */
+static inline void
+mpdp__ring_publish(_Atomic uint32_t *tail, uint32_t old, unsigned n, int single)
+{
+	if (!single) {
+		while (atomic_load_explicit(tail, memory_order_acquire) != old) /* A4 */
+			mpdp__ring_pause();
+	}
+	atomic_store_explicit(tail, old + n, memory_order_release); /* R1 or R2 */
+}
+
+static inline void
+mpdp__ring_copy_in(struct mpdp_ring *r, uint32_t head, void *const *objs, unsigned n)
+{
+	void **slots = r->slots;
+	uint32_t idx = head & r->mask;
+	unsigned i = 0;
+
+	if (idx + n <= r->size) {
+		for (; i + 4 <= n; i += 4, idx += 4) {
+			slots[idx] = objs[i];
+			slots[idx + 1] = objs[i + 1];
+			slots[idx + 2] = objs[i + 2];
+			slots[idx + 3] = objs[i + 3];
+		}
+		for (; i < n; i++, idx++)
+			slots[idx] = objs[i];
+		return;
+	}
+	for (; idx < r->size; i++, idx++)
+		slots[idx] = objs[i];
+	for (idx = 0; i < n; i++, idx++)
+		slots[idx] = objs[i];
+}
+
+static inline void
+mpdp__ring_copy_out(const struct mpdp_ring *r, uint32_t head, void **objs, unsigned n)
+{
+	void *const *slots = r->slots;
+	uint32_t idx = head & r->mask;
+	unsigned i = 0;
+
+	if (idx + n <= r->size) {
+		for (; i + 4 <= n; i += 4, idx += 4) {
+			objs[i] = slots[idx];
+			objs[i + 1] = slots[idx + 1];
+			objs[i + 2] = slots[idx + 2];
+			objs[i + 3] = slots[idx + 3];
+		}
+		for (; i < n; i++, idx++)
+			objs[i] = slots[idx];
+		return;
+	}
+	for (; idx < r->size; i++, idx++)
+		objs[i] = slots[idx];
+	for (idx = 0; i < n; i++, idx++)
+		objs[i] = slots[idx];
+}
+
+static inline unsigned
+mpdp__ring_enqueue(struct mpdp_ring *r, void *const *objs, unsigned n, int fixed,
+		   unsigned *free_space)
+{
+	uint32_t head;
+
+	n = mpdp__ring_prod_claim(r, n, fixed, &head, free_space);
+	if (n == 0)
+		return 0;
+	mpdp__ring_copy_in(r, head, objs, n);
+	mpdp__ring_publish(&r->prod.tail, head, n, r->flags & MPDP_RING_F_SP_ENQ);
+	return n;
+}
+
+static inline unsigned
+mpdp__ring_dequeue(struct mpdp_ring *r, void **objs, unsigned n, int fixed,
+		   unsigned *available)
+{
+	uint32_t head;
+
+	n = mpdp__ring_cons_claim(r, n, fixed, &head, available);
+	if (n == 0)
+		return 0;
+	mpdp__ring_copy_out(r, head, objs, n);
+	mpdp__ring_publish(&r->cons.tail, head, n, r->flags & MPDP_RING_F_SC_DEQ);
+	return n;
+}
+
+#endif /* MPDP_RING_PVT_H */

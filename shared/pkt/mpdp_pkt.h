@@ -57,7 +57,7 @@ struct mpdp_pkt_info {
 	uint8_t tcp_flags;    /**< TCP flags byte, host order */
 	uint8_t icmp_type;
 	uint8_t icmp_code;
-	uint8_t pad_[3];
+	uint8_t pad_[1];
 	uint16_t src_port;    /**< host order, TCP/UDP; ICMP echo identifier for echo request/reply */
 	uint16_t dst_port;    /**< host order, TCP/UDP */
 	uint32_t ip_len;      /**< IPv4 total length / IPv6 40 + payload length, from the header */

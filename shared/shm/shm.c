@@ -263,6 +263,18 @@ take_instance_lock(struct mpdp_shm *shm, struct mpdp_errbuf *eb)
 	return 0;
 }
 
+/* Remove the lock file while still holding it, then the directory if empty. */
+static void
+remove_instance_dir(struct mpdp_shm *shm)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/lock", shm->dir);
+	unlink(path);
+	close(shm->lock_fd);
+	rmdir(shm->dir);
+}
+
 /* Create and size the segment file in @dir; returns an fd or -errno. */
 static int
 create_segment(struct mpdp_shm *shm, const char *dir, uint64_t size, struct mpdp_errbuf *eb)
@@ -466,7 +478,7 @@ fail_map:
 	munmap(shm->hdr, size);
 	unlink(shm->seg_path);
 fail_lock:
-	close(shm->lock_fd);
+	remove_instance_dir(shm);
 fail_free:
 	free(shm);
 	return rc;
@@ -574,8 +586,6 @@ fail_free:
 void
 mpdp_shm_close(struct mpdp_shm *shm)
 {
-	char path[PATH_MAX];
-
 	if (shm == NULL)
 		return;
 	if (shm->is_primary) {
@@ -584,12 +594,8 @@ mpdp_shm_close(struct mpdp_shm *shm)
 		unlink(shm->seg_path);
 	}
 	munmap(shm->hdr, shm->size);
-	if (shm->is_primary) {
-		snprintf(path, sizeof(path), "%s/lock", shm->dir);
-		unlink(path);
-		close(shm->lock_fd);
-		rmdir(shm->dir);
-	}
+	if (shm->is_primary)
+		remove_instance_dir(shm);
 	free(shm);
 }
 

@@ -3,9 +3,10 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 MESON_OPTS ?=
 
-.PHONY: all deps build demo test test-fast test-asan bench compare-dpdk install clean
+.PHONY: all deps build demo test test-fast test-asan test-tsan bench compare-dpdk install clean
 
 all: build
 
@@ -21,9 +22,11 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	tools/demo.sh $(BUILD)
 
-# The normal build's tests, then the same tests under ASan+UBSan.
-test: build test-asan
+# The release build's tests, then the same tests under ASan+UBSan, then the
+# ring and pool suites under TSan.
+test: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	$(MAKE) --no-print-directory test-asan test-tsan
 
 test-fast: build
 	meson test -C $(BUILD) --suite fast --print-errorlogs
@@ -35,6 +38,15 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	meson compile -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 --no-suite perf
+
+$(TSAN_BUILD)/build.ninja: | deps
+	CC=clang meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug $(MESON_OPTS)
+
+# Threads only: TSan cannot see other processes, so the fork cases run but prove nothing here.
+test-tsan: deps $(TSAN_BUILD)/build.ninja
+	meson compile -C $(TSAN_BUILD)
+	TSAN_OPTIONS=halt_on_error=1 meson test -C $(TSAN_BUILD) --print-errorlogs --num-processes 1 \
+		ring pool
 
 bench: build
 	$(BUILD)/tools/mpdp-bench ring
@@ -48,4 +60,4 @@ install: build
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

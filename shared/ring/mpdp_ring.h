@@ -40,6 +40,8 @@ enum mpdp_ring_flags {
 struct mpdp_ring_headtail {
 	_Atomic uint32_t head;
 	_Atomic uint32_t tail;
+	uint32_t other_tail;  /* single-threaded side only: last tail read from the other side */
+	uint32_t pad_;
 };
 
 /**
@@ -114,7 +116,9 @@ void mpdp_ring_dump(FILE *f, const struct mpdp_ring *r);
 /**
  * Enqueue all @p n objects or none.
  *
- * @param free_space  if not NULL, set to the free slots left afterwards
+ * @param free_space  if not NULL, set to the free slots left afterwards (at
+ *                    least that many: a single producer may count from its
+ *                    last view of the consumer)
  * @return @p n or 0
  */
 static inline unsigned
@@ -137,7 +141,8 @@ mpdp_ring_enqueue_burst(struct mpdp_ring *r, void *const *objs, unsigned n, unsi
 /**
  * Dequeue exactly @p n objects or none.
  *
- * @param available  if not NULL, set to the objects left afterwards
+ * @param available  if not NULL, set to the objects left afterwards (at
+ *                   least that many, as for free_space)
  * @return @p n or 0
  */
 static inline unsigned

@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "mpdp_mbuf.h"
+#include "mpdp_pkt.h"
 
 static void
 mbuf_init(struct mpdp_pool *pool, void *obj, unsigned idx, void *arg)
@@ -32,4 +33,18 @@ unsigned
 mpdp_mbuf_pool_dataroom(const struct mpdp_pool *pool)
 {
 	return pool->obj_size - (unsigned)sizeof(struct mpdp_mbuf) - MPDP_MBUF_HEADROOM;
+}
+
+int
+mpdp_mbuf_parse(struct mpdp_mbuf *m, struct mpdp_pkt_info *info)
+{
+	struct mpdp_pkt_info local;
+	struct mpdp_pkt_info *pi = info != NULL ? info : &local;
+	int rc = mpdp_pkt_parse(mpdp_mbuf_data(m), m->data_len, pi);
+
+	m->packet_type = pi->ptype;
+	m->l2_len = (uint8_t)(pi->l3_off > UINT8_MAX ? 0 : pi->l3_off);
+	m->l3_len = pi->l3_len;
+	m->l4_len = (uint8_t)(pi->l4_len > UINT8_MAX ? 0 : pi->l4_len);
+	return rc;
 }

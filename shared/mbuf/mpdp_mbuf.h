@@ -41,10 +41,9 @@ struct mpdp_mbuf {
 	uint64_t ol_flags;        /**< offload and status flags */
 	struct mpdp_pool *pool;   /**< pool it returns to */
 	uint32_t owner;           /**< worker or stage that holds it (fault reclaim) */
-	uint8_t l2_len;           /**< header lengths, set by parsing */
-	uint8_t l3_len;
+	uint8_t l2_len;           /**< header lengths, set by mpdp_mbuf_parse() */
 	uint8_t l4_len;
-	uint8_t pad_;
+	uint16_t l3_len;          /**< IPv6 extension headers included */
 	uint64_t timestamp;       /**< capture time in ns, 0 when unknown */
 	/* cache line 1: stage-private */
 	uint8_t priv[MPDP_MBUF_PRIV_SIZE];
@@ -63,6 +62,19 @@ _Static_assert(offsetof(struct mpdp_mbuf, timestamp) + 8 <= 64, "fast-path field
 int mpdp_mbuf_pool_create(struct mpdp_shm *shm, const char *name, unsigned n,
 			  unsigned cache_size, unsigned dataroom, int socket,
 			  struct mpdp_pool **out);
+
+struct mpdp_pkt_info;
+
+/**
+ * Parse the packet's headers (mpdp_pkt_parse() over data_len bytes, never
+ * beyond) and record the result in the mbuf: packet_type, l2_len, l3_len,
+ * l4_len.
+ *
+ * @param info  if not NULL, receives the whole parse
+ * @return as mpdp_pkt_parse(): 0, or -EINVAL for a truncated or malformed packet
+ *         (packet_type then holds what was recognised before the fault)
+ */
+int mpdp_mbuf_parse(struct mpdp_mbuf *m, struct mpdp_pkt_info *info);
 
 /** @return the data room of an mbuf pool's buffers. */
 unsigned mpdp_mbuf_pool_dataroom(const struct mpdp_pool *pool);

@@ -4,7 +4,7 @@
 # when neither is possible.
 set -euo pipefail
 
-pkgs=(meson ninja-build pkg-config gcc clang libnuma-dev libpcap-dev
+pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-dev libnuma-dev libpcap-dev
       protobuf-c-compiler libprotobuf-c-dev libuv1-dev libcmocka-dev)
 
 missing=()

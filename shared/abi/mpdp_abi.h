@@ -73,6 +73,7 @@ enum mpdp_worker_state {
 	MPDP_WORKER_FREE = 0,
 	MPDP_WORKER_CLAIMED = 1, /* taken, identity being written */
 	MPDP_WORKER_ACTIVE = 2,
+	MPDP_WORKER_RECLAIMING = 3, /* owner dead; its caches are being returned */
 };
 
 /**

@@ -35,15 +35,18 @@ mpdp_pool_create(struct mpdp_shm *shm, const char *name, unsigned n, unsigned ob
 	if (name == NULL || strlen(name) >= MPDP_NAME_MAX || n == 0 || n > MPDP_RING_SIZE_MAX ||
 	    obj_size == 0 || obj_size > (1u << 30) || cache_size > MPDP_POOL_CACHE_MAX)
 		return -EINVAL;
+	/* The free ring wants its own alignment (two cache lines); so does the zone. */
 	hdr_len = align_up(sizeof(*pool), MPDP_CACHE_LINE);
 	cache_stride = align_up(sizeof(struct mpdp_pool_cache) + 2ull * cache_size * sizeof(void *),
 				MPDP_CACHE_LINE);
-	caches_len = cache_size ? cache_stride * MPDP_WORKER_MAX : 0;
+	caches_len = align_up(hdr_len + (cache_size ? cache_stride * MPDP_WORKER_MAX : 0),
+			      _Alignof(struct mpdp_ring)) - hdr_len;
 	ring_len = align_up(mpdp_ring_memsize(pow2_ceil(n)), MPDP_CACHE_LINE);
 	stride = align_up(obj_size, MPDP_CACHE_LINE);
 	len = hdr_len + caches_len + ring_len + stride * n;
 
-	rc = mpdp_shm_memzone_reserve(shm, name, len, 0, socket, MPDP_MZ_KIND_POOL, &mem);
+	rc = mpdp_shm_memzone_reserve(shm, name, len, _Alignof(struct mpdp_ring), socket,
+				      MPDP_MZ_KIND_POOL, &mem);
 	if (rc != 0)
 		return rc;
 	pool = mem;

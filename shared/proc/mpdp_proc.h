@@ -13,7 +13,8 @@
 /**
  * Read a process's start time (clock ticks since boot, /proc/PID/stat field 22).
  *
- * @return 0, -ENOENT when no such process, -EPROTO when the file cannot be parsed
+ * @return 0, -ENOENT when no such process or it is a zombie (it has exited and
+ *         waits to be reaped), -EPROTO when the file cannot be parsed
  */
 int mpdp_proc_start_time(pid_t pid, uint64_t *out);
 

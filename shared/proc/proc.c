@@ -30,7 +30,10 @@ mpdp_proc_start_time(pid_t pid, uint64_t *out)
 	p = strrchr(buf, ')');
 	if (p == NULL)
 		return -EPROTO;
-	/* After ')' comes field 3 (state); the start time is field 22. */
+	/* After ')' comes field 3, the state: a zombie has finished running. */
+	if (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return -ENOENT;
+	/* The start time is field 22. */
 	for (int field = 2; field < 22; field++) {
 		p = strchr(p + 1, ' ');
 		if (p == NULL)

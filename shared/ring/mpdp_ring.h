@@ -40,7 +40,7 @@ enum mpdp_ring_flags {
 struct mpdp_ring_headtail {
 	_Atomic uint32_t head;
 	_Atomic uint32_t tail;
-	uint32_t other_tail;  /* single-threaded side only: last tail read from the other side */
+	_Atomic uint32_t other_tail; /* this side's last view of the other side's tail */
 	uint32_t pad_;
 };
 
@@ -74,7 +74,7 @@ size_t mpdp_ring_memsize(unsigned count);
 /**
  * Initialise a ring in caller-provided memory of mpdp_ring_memsize() bytes.
  *
- * @param r  memory, aligned to the cache line
+ * @param r  memory, aligned to _Alignof(struct mpdp_ring) (two cache lines)
  * @param name  up to MPDP_NAME_MAX - 1 characters
  * @param count  slots, a power of two
  * @param flags  enum mpdp_ring_flags
@@ -117,8 +117,8 @@ void mpdp_ring_dump(FILE *f, const struct mpdp_ring *r);
  * Enqueue all @p n objects or none.
  *
  * @param free_space  if not NULL, set to the free slots left afterwards (at
- *                    least that many: a single producer may count from its
- *                    last view of the consumer)
+ *                    least that many: producers count from their last view
+ *                    of the consumers)
  * @return @p n or 0
  */
 static inline unsigned

@@ -19,7 +19,7 @@ mpdp_ring_init(struct mpdp_ring *r, const char *name, unsigned count, unsigned f
 {
 	if (mpdp_ring_memsize(count) == 0 || (flags & ~(unsigned)MPDP_RING_F_ALL_) != 0 ||
 	    name == NULL || strlen(name) >= MPDP_NAME_MAX ||
-	    ((uintptr_t)r % MPDP_CACHE_LINE) != 0)
+	    ((uintptr_t)r % _Alignof(struct mpdp_ring)) != 0)
 		return -EINVAL;
 	memset(r, 0, sizeof(*r));
 	snprintf(r->name, sizeof(r->name), "%s", name);
@@ -31,6 +31,8 @@ mpdp_ring_init(struct mpdp_ring *r, const char *name, unsigned count, unsigned f
 	atomic_init(&r->prod.tail, 0);
 	atomic_init(&r->cons.head, 0);
 	atomic_init(&r->cons.tail, 0);
+	atomic_init(&r->prod.other_tail, 0);
+	atomic_init(&r->cons.other_tail, 0);
 	return 0;
 }
 
@@ -44,7 +46,7 @@ mpdp_ring_create(struct mpdp_shm *shm, const char *name, unsigned count, unsigne
 
 	if (len == 0 || (flags & ~(unsigned)MPDP_RING_F_ALL_) != 0)
 		return -EINVAL;
-	rc = mpdp_shm_memzone_reserve(shm, name, len, 2 * MPDP_CACHE_LINE, socket,
+	rc = mpdp_shm_memzone_reserve(shm, name, len, _Alignof(struct mpdp_ring), socket,
 				      MPDP_MZ_KIND_RING, &mem);
 	if (rc != 0)
 		return rc;

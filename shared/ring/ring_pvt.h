@@ -18,11 +18,17 @@
  *   A4 acquire wait for the previous claimer's tail, so its slot writes or
  *      reads are ordered before our release of the same tail.
  *
- * A single producer (or consumer) keeps the other side's tail as it last
- * read it (A1/A2) in its own line, other_tail, and reads the other side's
- * line again only when that view is short of what it needs. The other tail
- * only grows, so the old view is a safe under-estimate, and across two cores
- * each side stops pulling the other's cache line on every call.
+ *   R5 release store of a side's cached view of the other tail  pairs with
+ *   A5 acquire load of it by the next claimer of the same side, so what the
+ *      view's reader (A1/A2) saw is passed on with it.
+ *
+ * Each side keeps the other side's tail as last read in its own line
+ * (other_tail) and reads the other side's line again only when that view is
+ * short of what it needs. The real tail only grows, so an old view is a
+ * safe under-estimate; a view so old that it falls outside the window
+ * (possible when several claimers race to store it, or for a claimer whose
+ * head is stale) is detected by the range check and read again. Across two
+ * cores each side thus stops pulling the other's cache line on every call.
  */
 #ifndef MPDP_RING_PVT_H
 #define MPDP_RING_PVT_H
@@ -39,42 +45,49 @@
 #define mpdp__ring_pause() ((void)0)
 #endif
 
+/*
+ * How much room (producer: @base = capacity) or how many objects (consumer:
+ * @base = 0) a side may use, from its cached view of the other side's tail,
+ * reading the real tail only when the view is short of @need or outside
+ * [0, capacity].
+ */
+static inline uint32_t
+mpdp__ring_room(const struct mpdp_ring *r, struct mpdp_ring_headtail *own,
+		const struct mpdp_ring_headtail *other, uint32_t head, uint32_t base, uint32_t need)
+{
+	uint32_t view = atomic_load_explicit(&own->other_tail, memory_order_acquire); /* A5 */
+
+	if (base + view - head < need || base + view - head > r->capacity) {
+		view = atomic_load_explicit(&other->tail, memory_order_acquire); /* A1 or A2 */
+		atomic_store_explicit(&own->other_tail, view, memory_order_release); /* R5 */
+	}
+	return base + view - head;
+}
+
 /* Claim up to @n slots for writing; returns how many (0 or n when @fixed). */
 static inline unsigned
 mpdp__ring_prod_claim(struct mpdp_ring *r, unsigned n, int fixed,
 		      uint32_t *old_head, unsigned *free_space)
 {
-	const int single = r->flags & MPDP_RING_F_SP_ENQ;
-	uint32_t head, cons_tail, free_n;
+	const uint32_t need = n < r->capacity ? n : r->capacity;
+	uint32_t head, free_n;
 	unsigned want;
 
 	head = atomic_load_explicit(&r->prod.head, memory_order_acquire); /* A3 */
-	if (single) {
-		free_n = r->capacity + r->prod.other_tail - head;
-		if (free_n < n) {
-			cons_tail = atomic_load_explicit(&r->cons.tail, memory_order_acquire); /* A1 */
-			r->prod.other_tail = cons_tail;
-			free_n = r->capacity + cons_tail - head;
-		}
-		want = n <= free_n ? n : fixed ? 0 : free_n;
-		if (want != 0)
-			atomic_store_explicit(&r->prod.head, head + want, memory_order_relaxed);
-		goto out;
-	}
 	for (;;) {
-		want = n;
-		cons_tail = atomic_load_explicit(&r->cons.tail, memory_order_acquire); /* A1 */
-		free_n = r->capacity + cons_tail - head;
-		if (want > free_n)
-			want = fixed ? 0 : free_n;
+		free_n = mpdp__ring_room(r, &r->prod, &r->cons, head, r->capacity, need);
+		want = n <= free_n ? n : fixed ? 0 : free_n;
 		if (want == 0)
 			break;
+		if (r->flags & MPDP_RING_F_SP_ENQ) {
+			atomic_store_explicit(&r->prod.head, head + want, memory_order_relaxed);
+			break;
+		}
 		if (atomic_compare_exchange_weak_explicit(&r->prod.head, &head, head + want,
 							  memory_order_acquire,
 							  memory_order_acquire)) /* A3 on retry */
 			break;
 	}
-out:
 	*old_head = head;
 	if (free_space != NULL)
 		*free_space = free_n - want;
@@ -86,37 +99,25 @@ static inline unsigned
 mpdp__ring_cons_claim(struct mpdp_ring *r, unsigned n, int fixed,
 		      uint32_t *old_head, unsigned *available)
 {
-	const int single = r->flags & MPDP_RING_F_SC_DEQ;
-	uint32_t head, prod_tail, used;
+	const uint32_t need = n < r->capacity ? n : r->capacity;
+	uint32_t head, used;
 	unsigned want;
 
 	head = atomic_load_explicit(&r->cons.head, memory_order_acquire); /* A3 */
-	if (single) {
-		used = r->cons.other_tail - head;
-		if (used < n) {
-			prod_tail = atomic_load_explicit(&r->prod.tail, memory_order_acquire); /* A2 */
-			r->cons.other_tail = prod_tail;
-			used = prod_tail - head;
-		}
-		want = n <= used ? n : fixed ? 0 : used;
-		if (want != 0)
-			atomic_store_explicit(&r->cons.head, head + want, memory_order_relaxed);
-		goto out;
-	}
 	for (;;) {
-		want = n;
-		prod_tail = atomic_load_explicit(&r->prod.tail, memory_order_acquire); /* A2 */
-		used = prod_tail - head;
-		if (want > used)
-			want = fixed ? 0 : used;
+		used = mpdp__ring_room(r, &r->cons, &r->prod, head, 0, need);
+		want = n <= used ? n : fixed ? 0 : used;
 		if (want == 0)
 			break;
+		if (r->flags & MPDP_RING_F_SC_DEQ) {
+			atomic_store_explicit(&r->cons.head, head + want, memory_order_relaxed);
+			break;
+		}
 		if (atomic_compare_exchange_weak_explicit(&r->cons.head, &head, head + want,
 							  memory_order_acquire,
 							  memory_order_acquire)) /* A3 on retry */
 			break;
 	}
-out:
 	*old_head = head;
 	if (available != NULL)
 		*available = used - want;

@@ -48,6 +48,8 @@ mpdp_corelist_parse(const char *s, cpu_set_t *set, struct mpdp_errbuf *eb)
 						    "to this process (see nproc, taskset)", s, c);
 			CPU_SET(c, set);
 		}
+		if (*end == ',' && end[1] == '\0')
+			return mpdp_err_set(eb, -EINVAL, "core list '%s': nothing after the last ','", s);
 		if (*end == ',')
 			end++;
 		else if (*end != '\0')
@@ -92,6 +94,8 @@ flush_pool_cache(const struct mpdp_shm_memzone *mz, void *arg)
 	return 0;
 }
 
+static void slot_free(struct mpdp_shm *shm, unsigned wid);
+
 static int
 try_claim(struct mpdp_shm *shm, const char *name, int cpu, unsigned *wid)
 {
@@ -123,14 +127,17 @@ mpdp_worker_register(struct mpdp_shm *shm, const char *name, int cpu, unsigned *
 {
 	int rc;
 
-	if (cpu >= 0) {
-		rc = mpdp_worker_pin(cpu);
-		if (rc != 0)
-			return rc;
-	}
+	if (cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	/* Claim first, pin second: a failure leaves the thread as it was. */
 	rc = try_claim(shm, name, cpu, wid);
 	if (rc == -ENOSPC && mpdp_worker_reclaim_dead(shm) > 0)
 		rc = try_claim(shm, name, cpu, wid);
+	if (rc != 0 || cpu < 0)
+		return rc;
+	rc = mpdp_worker_pin(cpu);
+	if (rc != 0)
+		slot_free(shm, *wid);
 	return rc;
 }
 
@@ -163,6 +170,11 @@ mpdp_worker_release(struct mpdp_shm *shm, unsigned wid)
 	return 0;
 }
 
+/*
+ * A slot is reclaimed by whoever moves it from ACTIVE (or CLAIMED, once its
+ * claimer wrote its pid) to RECLAIMING: two reclaimers never free one slot,
+ * and nobody can claim it in between.
+ */
 unsigned
 mpdp_worker_reclaim_dead(struct mpdp_shm *shm)
 {
@@ -171,10 +183,13 @@ mpdp_worker_reclaim_dead(struct mpdp_shm *shm)
 
 	for (unsigned i = 0; i < MPDP_WORKER_MAX; i++) {
 		struct mpdp_abi_worker *w = &h->workers[i];
+		uint32_t state = atomic_load_explicit(slot_state(w), memory_order_acquire);
 
-		if (atomic_load_explicit(slot_state(w), memory_order_acquire) != MPDP_WORKER_ACTIVE)
+		if ((state != MPDP_WORKER_ACTIVE && state != MPDP_WORKER_CLAIMED) || w->pid == 0 ||
+		    mpdp_proc_alive(w->pid, w->start_time))
 			continue;
-		if (mpdp_proc_alive(w->pid, w->start_time))
+		if (!atomic_compare_exchange_strong_explicit(slot_state(w), &state, MPDP_WORKER_RECLAIMING,
+							     memory_order_acquire, memory_order_relaxed))
 			continue;
 		slot_free(shm, i);
 		freed++;

@@ -39,6 +39,7 @@ cases=(
 	"not available|-l 1000"
 	"is beyond|-l 99999"
 	"unexpected ';'|-l 0;1"
+	"nothing after the last|-l 0,"
 	"--name '': 1 to 31|--name="
 	"bad instance name|--name a/b"
 	"--pool p: missing n=|--pool p"

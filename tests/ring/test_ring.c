@@ -157,8 +157,8 @@ test_indices_wrap_at_2_32(void **state)
 		atomic_store(&r->prod.tail, start);
 		atomic_store(&r->cons.head, start);
 		atomic_store(&r->cons.tail, start);
-		r->prod.other_tail = start; /* the single-side views of the other tail */
-		r->cons.other_tail = start;
+		atomic_store(&r->prod.other_tail, start); /* each side's view of the other tail */
+		atomic_store(&r->cons.other_tail, start);
 		for (unsigned round = 0; round < 20; round++) {
 			for (unsigned i = 0; i < 13; i++)
 				objs[i] = (void *)next_in++;

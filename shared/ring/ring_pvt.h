@@ -58,8 +58,12 @@ mpdp__ring_room(const struct mpdp_ring *r, struct mpdp_ring_headtail *own,
 	uint32_t view = atomic_load_explicit(&own->other_tail, memory_order_acquire); /* A5 */
 
 	if (base + view - head < need || base + view - head > r->capacity) {
-		view = atomic_load_explicit(&other->tail, memory_order_acquire); /* A1 or A2 */
-		atomic_store_explicit(&own->other_tail, view, memory_order_release); /* R5 */
+		uint32_t fresh = atomic_load_explicit(&other->tail, memory_order_acquire); /* A1 or A2 */
+
+		/* A side spinning on a full or empty ring must not keep dirtying its line. */
+		if (fresh != view)
+			atomic_store_explicit(&own->other_tail, fresh, memory_order_release); /* R5 */
+		view = fresh;
 	}
 	return base + view - head;
 }

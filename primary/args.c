@@ -15,7 +15,8 @@
 
 enum {
 	OPT_NAME = 256, OPT_MEM, OPT_HUGE_DIR, OPT_NO_HUGE, OPT_BASE, OPT_POOL, OPT_RING,
-	OPT_RUNTIME_DIR, OPT_LOG_LEVEL, OPT_VERSION,
+	OPT_RUNTIME_DIR, OPT_LOG_LEVEL, OPT_VERSION, OPT_PORT, OPT_PATCH, OPT_UNTIL_EOF,
+	OPT_STATS_PERIOD, OPT_PORT_RING_SIZE,
 };
 
 static const struct option long_opts[] = {
@@ -28,6 +29,11 @@ static const struct option long_opts[] = {
 	{ "ring", required_argument, NULL, OPT_RING },
 	{ "runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "patch", required_argument, NULL, OPT_PATCH },
+	{ "until-eof", no_argument, NULL, OPT_UNTIL_EOF },
+	{ "stats-period", required_argument, NULL, OPT_STATS_PERIOD },
+	{ "port-ring-size", required_argument, NULL, OPT_PORT_RING_SIZE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -39,7 +45,7 @@ primary_usage(FILE *f, const char *prog)
 	fprintf(f,
 		"usage: %s [options]\n"
 		"  --name NAME              instance name (default mpdp)\n"
-		"  -l CORELIST              cores for the I/O workers, e.g. 0-3,6\n"
+		"  -l CORELIST              cores of the I/O workers, one worker each, e.g. 0-3,6\n"
 		"  --mem SIZE               region size, e.g. 512M or 1G (default 256M)\n"
 		"  --huge-dir DIR           hugetlbfs mount to use (default: found in /proc/mounts)\n"
 		"  --no-huge                use tmpfs, not huge pages\n"
@@ -48,6 +54,13 @@ primary_usage(FILE *f, const char *prog)
 		"                           an mbuf pool (repeatable; default mbuf,n=16384,cache=256,dataroom=2048)\n"
 		"  --ring NAME,size=N[,sp][,sc]\n"
 		"                           a ring (repeatable; multi-producer/consumer unless sp/sc)\n"
+		"  --port NAME,driver=DRV[,key=value]...\n"
+		"                           a port (repeatable); drivers: null, ring, pcap, af_packet, tap;\n"
+		"                           lcore=N picks the I/O worker; see doc/ports.md for each driver's keys\n"
+		"  --patch SRC:DST          send what port SRC receives straight to port DST (repeatable)\n"
+		"  --port-ring-size N       slots of each port's NAME.rx and NAME.tx rings (default 1024)\n"
+		"  --until-eof              exit 0 once every rx_pcap file is read and every ring drained\n"
+		"  --stats-period N         print the port counters every N seconds\n"
 		"  --runtime-dir DIR        parent of the instance directory (default /run/mpdp as root)\n"
 		"  --log-level [COMP:]LEVEL err, warn, notice, info or debug\n"
 		"  -h, --help               this text\n"
@@ -166,6 +179,32 @@ parse_ring(const char *arg, struct primary_cfg *cfg, struct mpdp_errbuf *eb)
 }
 
 static int
+parse_patch(const char *arg, struct primary_cfg *cfg, struct mpdp_errbuf *eb)
+{
+	struct primary_patch_cfg *pc = &cfg->patches[cfg->n_patches];
+	const char *colon = strchr(arg, ':');
+
+	if (cfg->n_patches == MPDP_PORT_MAX)
+		return mpdp_err_set(eb, -EINVAL, "--patch: at most %d patches", MPDP_PORT_MAX);
+	if (colon == NULL || colon == arg || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
+		return mpdp_err_set(eb, -EINVAL, "--patch '%s': expected SRC:DST, two port names", arg);
+	if ((size_t)(colon - arg) >= MPDP_NAME_MAX || strlen(colon + 1) >= MPDP_NAME_MAX)
+		return mpdp_err_set(eb, -EINVAL, "--patch '%s': a port name is too long", arg);
+	memcpy(pc->src, arg, (size_t)(colon - arg));
+	pc->src[colon - arg] = '\0';
+	snprintf(pc->dst, sizeof(pc->dst), "%s", colon + 1);
+	if (strcmp(pc->src, pc->dst) == 0)
+		return mpdp_err_set(eb, -EINVAL, "--patch '%s': a port cannot be patched to itself", arg);
+	for (unsigned i = 0; i < cfg->n_patches; i++) {
+		if (strcmp(cfg->patches[i].src, pc->src) == 0)
+			return mpdp_err_set(eb, -EINVAL, "--patch '%s': port %s is already patched to %s",
+					    arg, pc->src, cfg->patches[i].dst);
+	}
+	cfg->n_patches++;
+	return 0;
+}
+
+static int
 parse_log_level(const char *arg, struct mpdp_errbuf *eb)
 {
 	char comp[64] = "*";
@@ -243,6 +282,29 @@ primary_parse_args(int argc, char **argv, struct primary_cfg *cfg, struct mpdp_e
 		case OPT_LOG_LEVEL:
 			rc = parse_log_level(optarg, eb);
 			break;
+		case OPT_PORT:
+			if (cfg->n_ports == MPDP_PORT_MAX)
+				return mpdp_err_set(eb, -EINVAL, "--port: at most %d ports", MPDP_PORT_MAX);
+			cfg->ports[cfg->n_ports++] = optarg;
+			break;
+		case OPT_PATCH:
+			rc = parse_patch(optarg, cfg, eb);
+			break;
+		case OPT_UNTIL_EOF:
+			cfg->until_eof = 1;
+			break;
+		case OPT_STATS_PERIOD:
+			if (mpdp_parse_u64(optarg, 1, 86400, &v) != 0)
+				return mpdp_err_set(eb, -EINVAL, "--stats-period '%s': expected seconds, 1 to 86400", optarg);
+			cfg->stats_period = (unsigned)v;
+			break;
+		case OPT_PORT_RING_SIZE:
+			if (mpdp_parse_u64(optarg, 2, MPDP_RING_SIZE_MAX, &v) != 0 ||
+			    mpdp_ring_memsize((unsigned)v) == 0)
+				return mpdp_err_set(eb, -EINVAL, "--port-ring-size '%s': expected a power of two "
+						    "from 2 to %u", optarg, MPDP_RING_SIZE_MAX);
+			cfg->port_ring_size = (unsigned)v;
+			break;
 		case 'h':
 			primary_usage(stdout, argv[0]);
 			return PRIMARY_EXIT_OK;
@@ -262,6 +324,10 @@ primary_parse_args(int argc, char **argv, struct primary_cfg *cfg, struct mpdp_e
 	if (cfg->shm.no_huge && cfg->shm.huge_dir != NULL)
 		return mpdp_err_set(eb, -EINVAL, "--no-huge and --huge-dir exclude each other");
 	cfg->shm.name = cfg->name;
+	if (cfg->port_ring_size == 0)
+		cfg->port_ring_size = 1024;
+	if (cfg->until_eof && cfg->n_ports == 0)
+		return mpdp_err_set(eb, -EINVAL, "--until-eof needs ports to read from");
 	if (cfg->n_pools == 0) {
 		struct primary_pool_cfg *pc = &cfg->pools[cfg->n_pools++];
 

@@ -4,15 +4,19 @@
  * "ready" on stdout, and keeps the instance alive until SIGINT or SIGTERM.
  */
 #include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "io.h"
 #include "mpdp_log.h"
 #include "mpdp_mbuf.h"
 #include "mpdp_pool.h"
+#include "mpdp_port.h"
 #include "mpdp_ring.h"
 #include "mpdp_shm.h"
 #include "mpdp_worker.h"
@@ -25,6 +29,12 @@
 struct primary {
 	struct primary_cfg cfg;
 	struct mpdp_shm *shm;
+	struct mpdp_pool *port_pool;            /* where ports take received mbufs from */
+	unsigned n_ports;
+	struct mpdp_port *ports[MPDP_PORT_MAX];
+	unsigned n_workers;
+	struct io_worker *workers;
+	_Atomic int stop_io;
 };
 
 static int
@@ -58,12 +68,162 @@ create_objects(struct primary *p)
 	return 0;
 }
 
-/* Wait for SIGINT/SIGTERM, reclaiming dead workers' slots meanwhile. */
+static struct mpdp_port *
+port_by_name(struct primary *p, const char *name)
+{
+	for (unsigned i = 0; i < p->n_ports; i++) {
+		if (strcmp(p->ports[i]->abi->name, name) == 0)
+			return p->ports[i];
+	}
+	return NULL;
+}
+
+static int
+open_ports(struct primary *p)
+{
+	struct mpdp_errbuf eb = { "" };
+	int rc;
+
+	if (p->cfg.n_ports == 0)
+		return 0;
+	rc = mpdp_pool_lookup(p->shm, p->cfg.pools[0].name, &p->port_pool);
+	if (rc != 0)
+		return rc;
+	for (unsigned i = 0; i < p->cfg.n_ports; i++) {
+		rc = mpdp_port_open(p->shm, p->cfg.ports[i], p->port_pool, p->cfg.port_ring_size,
+				    &p->ports[i], &eb);
+		if (rc != 0) {
+			MPDP_LOG(ERR, "%s", eb.msg);
+			return rc;
+		}
+		p->n_ports++;
+	}
+	for (unsigned i = 0; i < p->cfg.n_patches; i++) {
+		const struct primary_patch_cfg *pc = &p->cfg.patches[i];
+
+		if (port_by_name(p, pc->src) == NULL || port_by_name(p, pc->dst) == NULL) {
+			MPDP_LOG(ERR, "--patch %s:%s: no port named %s", pc->src, pc->dst,
+				 port_by_name(p, pc->src) == NULL ? pc->src : pc->dst);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* One I/O worker per core of -l (one unpinned worker without -l); ports by lcore= or in turn. */
+static int
+start_workers(struct primary *p)
+{
+	unsigned n = p->cfg.cores_given ? (unsigned)CPU_COUNT(&p->cfg.cores) : 1, next = 0;
+
+	if (p->n_ports == 0)
+		return 0;
+	p->workers = calloc(n, sizeof(*p->workers));
+	if (p->workers == NULL)
+		return -ENOMEM;
+	p->n_workers = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct io_worker *w = &p->workers[i];
+
+		w->index = i;
+		w->cpu = p->cfg.cores_given ? mpdp_corelist_nth(&p->cfg.cores, i) : -1;
+		w->stop = &p->stop_io;
+		w->shm = p->shm;
+		snprintf(w->name, sizeof(w->name), "primary/io%u", i);
+	}
+	for (unsigned i = 0; i < p->n_ports; i++) {
+		struct mpdp_port *port = p->ports[i];
+		struct io_worker *w = NULL;
+
+		if (port->abi->lcore >= 0) {
+			for (unsigned k = 0; k < n && w == NULL; k++) {
+				if (p->workers[k].cpu == port->abi->lcore)
+					w = &p->workers[k];
+			}
+			if (w == NULL) {
+				MPDP_LOG(ERR, "port %s: lcore=%d is not one of the -l cores", port->abi->name,
+					 port->abi->lcore);
+				return -EINVAL;
+			}
+		} else {
+			w = &p->workers[next++ % n];
+		}
+		port->abi->lcore = w->cpu;
+		w->ports[w->n_ports++].port = port;
+	}
+	for (unsigned k = 0; k < n; k++) {
+		for (unsigned i = 0; i < p->workers[k].n_ports; i++) {
+			struct io_port *ip = &p->workers[k].ports[i];
+
+			for (unsigned c = 0; c < p->cfg.n_patches; c++) {
+				if (strcmp(p->cfg.patches[c].src, ip->port->abi->name) == 0) {
+					ip->patch = port_by_name(p, p->cfg.patches[c].dst);
+					ip->port->abi->patch_to = ip->patch->id + 1u;
+				}
+			}
+		}
+	}
+	for (unsigned k = 0; k < n; k++) {
+		for (unsigned i = 0; i < p->workers[k].n_ports; i++)
+			atomic_store((_Atomic uint32_t *)&p->workers[k].ports[i].port->abi->state,
+				     MPDP_PORT_STARTED);
+		int rc = io_worker_start(&p->workers[k]);
+
+		if (rc != 0) {
+			MPDP_LOG(ERR, "cannot start I/O worker %u: %s", k, mpdp_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void
+stop_workers(struct primary *p)
+{
+	atomic_store(&p->stop_io, 1);
+	for (unsigned k = 0; k < p->n_workers; k++)
+		io_worker_join(&p->workers[k]);
+	free(p->workers);
+	p->workers = NULL;
+	p->n_workers = 0;
+}
+
+static void
+print_ports(struct primary *p, FILE *f)
+{
+	for (unsigned i = 0; i < p->n_ports; i++)
+		mpdp_port_summary(f, p->ports[i]->abi);
+	fflush(f);
+}
+
+/*
+ * --until-eof: done when every file source is read to its end and nothing
+ * is held or queued anywhere: no packet waits in a port's rings.
+ */
+static int
+all_drained(struct primary *p)
+{
+	for (unsigned k = 0; k < p->n_workers; k++) {
+		for (unsigned i = 0; i < p->workers[k].n_ports; i++) {
+			const struct io_port *ip = &p->workers[k].ports[i];
+
+			if ((ip->port->abi->flags & MPDP_PORT_F_FILE_RX) && !atomic_load(&ip->drained))
+				return 0;
+		}
+	}
+	for (unsigned i = 0; i < p->n_ports; i++) {
+		if (mpdp_ring_count(p->ports[i]->rx_ring) || mpdp_ring_count(p->ports[i]->tx_ring))
+			return 0;
+	}
+	return 1;
+}
+
+/* Wait for SIGINT/SIGTERM (or the end of the input), reclaiming dead workers' slots meanwhile. */
 static int
 run(struct primary *p, const sigset_t *stop)
 {
 	const struct timespec tick = { 0, PRIMARY_TICK_NS };
-	unsigned ticks = 0;
+	unsigned ticks = 0, drained_ticks = 0;
 	siginfo_t si;
 
 	for (;;) {
@@ -73,11 +233,24 @@ run(struct primary *p, const sigset_t *stop)
 			MPDP_LOG(NOTICE, "instance '%s': %s, shutting down", p->cfg.name, strsignal(sig));
 			return 0;
 		}
-		if (++ticks % PRIMARY_RECLAIM_TICKS == 0) {
+		if (atomic_load(&p->stop_io) && p->n_workers > 0) {
+			MPDP_LOG(ERR, "an I/O worker failed; shutting down");
+			return -EIO;
+		}
+		ticks++;
+		if (ticks % PRIMARY_RECLAIM_TICKS == 0) {
 			unsigned n = mpdp_worker_reclaim_dead(p->shm);
 
 			if (n > 0)
 				MPDP_LOG(NOTICE, "reclaimed %u worker slots of dead processes", n);
+		}
+		if (p->cfg.stats_period && ticks % (p->cfg.stats_period * PRIMARY_RECLAIM_TICKS) == 0)
+			print_ports(p, stdout);
+		/* Two quiet ticks in a row: what a worker had in hand has landed too. */
+		drained_ticks = p->cfg.until_eof && all_drained(p) ? drained_ticks + 1 : 0;
+		if (drained_ticks == 2) {
+			MPDP_LOG(NOTICE, "instance '%s': every input read and every ring drained", p->cfg.name);
+			return 0;
 		}
 	}
 }
@@ -98,7 +271,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "mpdp-primary: see --help\n");
 		return 2;
 	}
-	/* Block the stop signals before any thread exists, so only sigtimedwait sees them. */
+	/*
+	 * Block the stop signals before any thread exists, so only sigtimedwait
+	 * sees them, with their default disposition: a shell starts background
+	 * jobs with SIGINT ignored, and an ignored signal never becomes pending.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
@@ -110,6 +289,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	rc = create_objects(&p);
+	if (rc == 0)
+		rc = open_ports(&p);
+	if (rc == 0)
+		rc = start_workers(&p);
 	if (rc != 0)
 		goto out;
 	if (mpdp_log_enabled(MPDP_LOG_INFO, MPDP_LOG_COMPONENT))
@@ -118,6 +301,10 @@ main(int argc, char **argv)
 	fflush(stdout);
 	rc = run(&p, &stop);
 out:
+	stop_workers(&p);
+	print_ports(&p, stdout);
+	for (unsigned i = 0; i < p.n_ports; i++)
+		mpdp_port_close(p.ports[i]);
 	mpdp_shm_close(p.shm);
 	return rc == 0 ? 0 : 1;
 }

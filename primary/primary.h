@@ -25,6 +25,11 @@ struct primary_ring_cfg {
 	unsigned flags;
 };
 
+struct primary_patch_cfg {
+	char src[MPDP_NAME_MAX];
+	char dst[MPDP_NAME_MAX];
+};
+
 struct primary_cfg {
 	struct mpdp_shm_params shm;
 	char name[MPDP_NAME_MAX];
@@ -34,6 +39,13 @@ struct primary_cfg {
 	struct primary_pool_cfg pools[PRIMARY_OBJS_MAX];
 	unsigned n_rings;
 	struct primary_ring_cfg rings[PRIMARY_OBJS_MAX];
+	unsigned n_ports;
+	const char *ports[MPDP_PORT_MAX];          /* device arguments, as given */
+	unsigned n_patches;
+	struct primary_patch_cfg patches[MPDP_PORT_MAX];
+	unsigned port_ring_size;                   /* slots of NAME.rx and NAME.tx */
+	unsigned stats_period;                     /* seconds, 0 for none */
+	int until_eof;
 };
 
 /* What main() should do after parsing. */

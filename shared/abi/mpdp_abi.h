@@ -31,7 +31,7 @@
 
 #define MPDP_ABI_MAGIC 0x5044504dU /* "MPDP" little-endian */
 #define MPDP_ABI_MAJOR 1
-#define MPDP_ABI_MINOR 0
+#define MPDP_ABI_MINOR 1
 
 #define MPDP_NAME_MAX 32           /* names include the terminating NUL */
 #define MPDP_MEMZONE_MAX MPDP_CFG_MAX_MEMZONES
@@ -90,6 +90,54 @@ struct mpdp_abi_worker {
 	uint8_t pad_[8];
 };
 
+#define MPDP_PORT_MAX 32
+#define MPDP_PORT_QUEUE_MAX 8
+#define MPDP_DRIVER_NAME_MAX 16
+
+/** Port slot state. */
+enum mpdp_port_state {
+	MPDP_PORT_FREE = 0,
+	MPDP_PORT_STOPPED = 1,   /* configured, not polled */
+	MPDP_PORT_STARTED = 2,   /* polled by its I/O worker */
+};
+
+/** Port flags. */
+enum mpdp_port_flag {
+	MPDP_PORT_F_FILE_RX = 1u << 0,  /* rx reads a file: back-pressured, never drops */
+	MPDP_PORT_F_RX_EOF = 1u << 1,   /* a file source has delivered its last packet */
+};
+
+/**
+ * Counters of one queue of a port, in packets and bytes. Each is written
+ * only by the I/O worker that polls the queue, with relaxed atomic stores,
+ * so any reader sees whole 64-bit values without a lock.
+ */
+struct mpdp_abi_port_queue {
+	uint64_t rx_packets;       /* (p) received and handed on */
+	uint64_t rx_bytes;         /* (p) */
+	uint64_t rx_missed;        /* (p) received but dropped: the port's rx ring was full */
+	uint64_t rx_errors;        /* (p) the driver could not receive (bad frame, no mbuf) */
+	uint64_t tx_packets;       /* (p) handed to the driver and sent */
+	uint64_t tx_bytes;         /* (p) */
+	uint64_t tx_errors;        /* (p) the driver failed to send them */
+	uint64_t tx_drops;         /* (p) dropped before the driver: link down or queue full */
+};
+
+/** One port. The driver state itself lives in the primary's memory. */
+struct mpdp_abi_port {
+	char name[MPDP_NAME_MAX];          /* (p) */
+	char driver[MPDP_DRIVER_NAME_MAX]; /* (p) */
+	uint32_t state;                    /* (p) enum mpdp_port_state */
+	uint32_t link;                     /* (p) 1 up, 0 down */
+	uint32_t flags;                    /* (p) enum mpdp_port_flag */
+	uint32_t n_queues;                 /* (p) rx and tx queues */
+	int32_t lcore;                     /* (p) core of the I/O worker that polls it */
+	uint32_t patch_to;                 /* (p) port index + 1 it is cross-connected to, 0 when none */
+	uint64_t link_changes;             /* (p) times the link went down or came back */
+	uint8_t pad_[48];
+	struct mpdp_abi_port_queue queues[MPDP_PORT_QUEUE_MAX];
+};
+
 /**
  * The root of the region: offset 0 of segment 0.
  *
@@ -118,6 +166,7 @@ struct mpdp_abi_header {
 	uint8_t alloc_lock[MPDP_ABI_MUTEX_SIZE] __attribute__((aligned(MPDP_CACHE_LINE)));
 	struct mpdp_abi_memzone memzones[MPDP_MEMZONE_MAX]; /* (s) under alloc_lock */
 	struct mpdp_abi_worker workers[MPDP_WORKER_MAX] __attribute__((aligned(MPDP_CACHE_LINE)));
+	struct mpdp_abi_port ports[MPDP_PORT_MAX];         /* (p) */
 };
 
 _Static_assert(sizeof(struct mpdp_abi_memzone) == 72, "memzone entry is ABI");
@@ -128,5 +177,9 @@ _Static_assert(offsetof(struct mpdp_abi_header, alloc_lock) % MPDP_CACHE_LINE ==
 	       "lock on its own cache line");
 _Static_assert(offsetof(struct mpdp_abi_header, workers) % MPDP_CACHE_LINE == 0,
 	       "worker slots on cache-line boundaries");
+_Static_assert(sizeof(struct mpdp_abi_port_queue) == 64, "queue counters are one cache line");
+_Static_assert(offsetof(struct mpdp_abi_port, queues) % 64 == 0, "counters start a cache line");
+_Static_assert(offsetof(struct mpdp_abi_header, ports) % MPDP_CACHE_LINE == 0,
+	       "port slots on cache-line boundaries");
 
 #endif /* MPDP_ABI_H */

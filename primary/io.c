@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The I/O loop. For each of its ports a worker moves what the port received
+ * to NAME.rx (or straight to the patched port), and what stages put on
+ * NAME.tx to the port. Nothing is lost silently: a live source whose ring
+ * is full counts rx_missed, a file source waits (back-pressure), and what a
+ * driver will not send is counted as tx_drops and freed.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "io.h"
+#include "mpdp_log.h"
+#include "mpdp_time.h"
+#include "mpdp_worker.h"
+
+/* How often (in TSC ticks, set at start) links are checked and files flushed. */
+#define IO_HOUSEKEEPING_NS 100000000ull
+
+static uint64_t
+burst_bytes(struct mpdp_mbuf *const *pkts, uint16_t n)
+{
+	uint64_t bytes = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		bytes += pkts[i]->data_len;
+	return bytes;
+}
+
+/* Hand a received burst on: to the patched port or to NAME.rx. Returns how many were taken. */
+static uint16_t
+deliver(struct io_port *ip, struct mpdp_mbuf **pkts, uint16_t n)
+{
+	uint16_t done;
+
+	if (ip->patch != NULL) {
+		struct mpdp_abi_port_queue *dq = &ip->patch->abi->queues[0];
+
+		done = mpdp_port_tx_burst(ip->patch, 0, pkts, n);
+		mpdp_port_count(&dq->tx_packets, done);
+		mpdp_port_count(&dq->tx_bytes, burst_bytes(pkts, done));
+		return done;
+	}
+	return (uint16_t)mpdp_ring_enqueue_burst(ip->port->rx_ring, (void *const *)pkts, n, NULL);
+}
+
+/* A file source keeps what could not be delivered and retries it first. */
+static int
+retry_held(struct io_port *ip)
+{
+	uint16_t done;
+
+	if (ip->n_held == 0)
+		return 1;
+	done = deliver(ip, ip->held + ip->held_off, ip->n_held);
+	ip->held_off = (uint16_t)(ip->held_off + done);
+	ip->n_held = (uint16_t)(ip->n_held - done);
+	if (ip->n_held != 0)
+		return 0;
+	ip->held_off = 0;
+	return 1;
+}
+
+static void
+poll_rx(struct io_port *ip, uint16_t qid, struct mpdp_mbuf **pkts)
+{
+	struct mpdp_port *port = ip->port;
+	struct mpdp_abi_port_queue *q = &port->abi->queues[qid];
+	uint16_t n, done;
+
+	if (!retry_held(ip))
+		return;
+	n = mpdp_port_rx_burst(port, qid, pkts, IO_BURST);
+	if (n == 0) {
+		if ((port->abi->flags & MPDP_PORT_F_RX_EOF) && !atomic_load(&ip->drained))
+			atomic_store(&ip->drained, 1);
+		return;
+	}
+	done = deliver(ip, pkts, n);
+	if (done < n && (port->abi->flags & MPDP_PORT_F_FILE_RX)) {
+		/* A file source waits: keep the rest and deliver it first next time. */
+		memcpy(ip->held, pkts + done, (size_t)(n - done) * sizeof(pkts[0]));
+		ip->n_held = (uint16_t)(n - done);
+		done = n;
+	}
+	mpdp_port_count(&q->rx_packets, done);
+	mpdp_port_count(&q->rx_bytes, burst_bytes(pkts, done));
+	if (done == n)
+		return;
+	/* A live source cannot wait: what did not fit is missed (or dropped by the patch). */
+	if (ip->patch != NULL)
+		mpdp_port_count(&ip->patch->abi->queues[0].tx_drops, (uint64_t)(n - done));
+	else
+		mpdp_port_count(&q->rx_missed, (uint64_t)(n - done));
+	mpdp_mbuf_free_bulk(pkts + done, (unsigned)(n - done), port->wid);
+}
+
+static void
+poll_tx(struct io_port *ip, struct mpdp_mbuf **pkts)
+{
+	struct mpdp_port *port = ip->port;
+	struct mpdp_abi_port_queue *q = &port->abi->queues[0];
+	uint16_t n, sent;
+
+	n = (uint16_t)mpdp_ring_dequeue_burst(port->tx_ring, (void **)pkts, IO_BURST, NULL);
+	if (n == 0)
+		return;
+	sent = port->abi->link ? mpdp_port_tx_burst(port, 0, pkts, n) : 0;
+	mpdp_port_count(&q->tx_packets, sent);
+	mpdp_port_count(&q->tx_bytes, burst_bytes(pkts, sent));
+	if (sent < n) {
+		mpdp_port_count(&q->tx_drops, (uint64_t)(n - sent));
+		mpdp_mbuf_free_bulk(pkts + sent, (unsigned)(n - sent), port->wid);
+	}
+}
+
+static void
+housekeeping(struct io_worker *w)
+{
+	for (unsigned i = 0; i < w->n_ports; i++) {
+		struct mpdp_port *port = w->ports[i].port;
+		int link;
+
+		if (port->ops->flush != NULL)
+			port->ops->flush(port);
+		if (port->ops->link_check == NULL)
+			continue;
+		link = port->ops->link_check(port) ? 1 : 0;
+		if ((uint32_t)link == port->abi->link)
+			continue;
+		port->abi->link = (uint32_t)link;
+		mpdp_port_count(&port->abi->link_changes, 1);
+		MPDP_LOG(WARN, "port %s: link %s", port->abi->name, link ? "back up" : "down");
+	}
+}
+
+static void *
+io_main(void *arg)
+{
+	struct io_worker *w = arg;
+	struct mpdp_mbuf *pkts[IO_BURST];
+	uint64_t hz = mpdp_tsc_hz(), next, period;
+	int rc;
+
+	rc = mpdp_worker_register(w->shm, w->name, w->cpu, &w->wid);
+	if (rc != 0) {
+		MPDP_LOG(ERR, "%s: cannot take a worker id on core %d: %s", w->name, w->cpu,
+			 mpdp_strerror(rc));
+		atomic_store(w->stop, 1);
+		return NULL;
+	}
+	for (unsigned i = 0; i < w->n_ports; i++)
+		w->ports[i].port->wid = w->wid;
+	period = hz / (1000000000ull / IO_HOUSEKEEPING_NS);
+	next = mpdp_tsc() + period;
+	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
+		for (unsigned i = 0; i < w->n_ports; i++) {
+			for (uint16_t q = 0; q < w->ports[i].port->n_queues; q++)
+				poll_rx(&w->ports[i], q, pkts);
+			poll_tx(&w->ports[i], pkts);
+		}
+		if (mpdp_tsc() >= next) {
+			housekeeping(w);
+			next = mpdp_tsc() + period;
+		}
+	}
+	/* Stopping: what is still held goes back to the pool, outputs are flushed. */
+	for (unsigned i = 0; i < w->n_ports; i++) {
+		struct io_port *ip = &w->ports[i];
+
+		mpdp_mbuf_free_bulk(ip->held + ip->held_off, ip->n_held, w->wid);
+		ip->n_held = 0;
+		if (ip->port->ops->flush != NULL)
+			ip->port->ops->flush(ip->port);
+		ip->port->wid = MPDP_POOL_NO_CACHE;
+	}
+	mpdp_worker_release(w->shm, w->wid);
+	return NULL;
+}
+
+int
+io_worker_start(struct io_worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, io_main, w);
+
+	if (rc != 0)
+		return -rc;
+	w->started = 1;
+	return 0;
+}
+
+void
+io_worker_join(struct io_worker *w)
+{
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->started = 0;
+}

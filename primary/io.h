@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* mpdp-primary: the I/O workers that poll the ports (private to this program). */
+#ifndef MPDP_PRIMARY_IO_H
+#define MPDP_PRIMARY_IO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "mpdp_port.h"
+
+#define IO_BURST MPDP_CFG_BURST
+#define IO_PORTS_MAX MPDP_PORT_MAX
+
+/* One polled port, as its worker sees it. */
+struct io_port {
+	struct mpdp_port *port;
+	struct mpdp_port *patch;          /* cross-connected destination, or NULL */
+	struct mpdp_mbuf *held[IO_BURST]; /* back-pressured file input, oldest first */
+	uint16_t n_held;
+	uint16_t held_off;
+	_Atomic int drained;              /* file input exhausted and nothing held */
+};
+
+struct io_worker {
+	unsigned index;
+	int cpu;                          /* -1: not pinned */
+	unsigned wid;
+	pthread_t thread;
+	int started;
+	_Atomic int *stop;
+	struct mpdp_shm *shm;
+	unsigned n_ports;
+	struct io_port ports[IO_PORTS_MAX];
+	char name[MPDP_NAME_MAX];
+};
+
+/**
+ * Start a worker thread: it takes a worker id, pins itself to @p w->cpu
+ * and polls its ports until *w->stop.
+ *
+ * @return 0, or -errno
+ */
+int io_worker_start(struct io_worker *w);
+
+/** Wait for the worker to stop; it flushes its ports and gives back its id. */
+void io_worker_join(struct io_worker *w);
+
+#endif /* MPDP_PRIMARY_IO_H */

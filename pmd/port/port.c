@@ -14,6 +14,9 @@
 static const struct mpdp_pmd_ops *const drivers[] = {
 	&mpdp__pmd_null_ops,
 	&mpdp__pmd_ring_ops,
+	&mpdp__pmd_pcap_ops,
+	&mpdp__pmd_af_packet_ops,
+	&mpdp__pmd_tap_ops,
 };
 
 #define N_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))

@@ -284,7 +284,8 @@ parse_mpdp() {
 		print "ring/" jf("case") "/" jf("burst") "/" jf("cores"), "mpdp", round, v
 	}
 	jf("bench") == "mempool" { print "mempool/" jf("case") "/" jf("cores"), "mpdp", round, jf("mops") }
-	jf("bench") == "attach" { print "attach/secondary", "mpdp", round, jf("exit_median_ms") }'
+	jf("bench") == "attach" { print "attach/secondary", "mpdp", round, jf("exit_median_ms") }
+	jf("bench") == "fwd" { print "fwd/" jf("size") "/" jf("copy"), "mpdp", round, jf("mpps") }'
 }
 
 # Runs mpdp-bench SUBCOMMAND once (--runs 1: one sample per round, as DPDK).
@@ -421,6 +422,25 @@ run_dpdk_attach() {
 	record attach/secondary dpdk "$round" "$(median < "$log")"
 }
 
+# testpmd, io forwarding between two net_null ports on one forwarding lcore,
+# as the ports issue specifies; the figure is the sum of both ports' Rx-pps,
+# the median of the per-second prints after the first two (start-up).
+run_dpdk_fwd() {
+	local round=$1 copy log
+	for copy in 0 1; do
+		log=$WORK/dpdk-fwd-$round-$copy
+		say "  dpdk-testpmd io forwarding, net_null copy=$copy"
+		# shellcheck disable=SC2046
+		timeout -s INT 7 dpdk-testpmd $(dpdk_test_opts | grep -v log-level) \
+			--vdev "net_null0,size=64,copy=$copy" --vdev "net_null1,size=64,copy=$copy" \
+			-- --forward-mode=io --nb-cores=1 -a --stats-period 1 < /dev/null > "$log" 2>&1 || true
+		awk '/Rx-pps:/ { v[n++] = $2 } END { for (i = 4; i + 1 < n; i += 2) printf "%.1f\n", (v[i] + v[i + 1]) / 1e6 }' \
+			"$log" | median > "$log.mpps"
+		[[ -s $log.mpps ]] || die "dpdk-testpmd printed no rates: $(tail -n3 "$log")"
+		record "fwd/64/$copy" dpdk "$round" "$(cat "$log.mpps")"
+	done
+}
+
 # ---------------------------------------------------------------- report
 
 add_note() {
@@ -452,6 +472,8 @@ ROWS=(
 	"mempool/cache/1|mempool cache 512, bulk 32, keep 128, 1 core|M objs/s|higher"
 	"mempool/cache/2|mempool cache 512, bulk 32, keep 128, 2 cores|M objs/s|higher"
 	"attach/secondary|secondary exec to exit, attach included|ms|lower"
+	"fwd/64/0|forwarding, one core, two null ports patched both ways, 64 B|Mpps|higher"
+	"fwd/64/1|forwarding, one core, as above with copy=1 (one copy on rx and on tx)|Mpps|higher"
 )
 
 side_median() { awk -v k="$1" -v s="$2" '$1 == k && $2 == s { print $4 }' "$WORK/samples" | median; }
@@ -570,10 +592,12 @@ main() {
 			run_dpdk_ring "$round"; run_mpdp ring "$round"
 			run_dpdk_mempool "$round"; run_mpdp mempool "$round"
 			run_dpdk_attach "$round"; run_mpdp attach "$round"
+			run_dpdk_fwd "$round"; run_mpdp fwd "$round"
 		else
 			run_mpdp ring "$round"; run_dpdk_ring "$round"
 			run_mpdp mempool "$round"; run_dpdk_mempool "$round"
 			run_mpdp attach "$round"; run_dpdk_attach "$round"
+			run_mpdp fwd "$round"; run_dpdk_fwd "$round"
 		fi
 	done
 	took=$((SECONDS - start))

@@ -21,7 +21,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mpdp-bench ring|mempool|attach [options]\n"
+		"usage: mpdp-bench ring|mempool|attach|fwd [options]\n"
 		"  --json            one JSON object per result line\n"
 		"  --runs N          repetitions per case; the median is reported (default 5)\n"
 		"  -l CORELIST       cores to run on: the first for one-core cases, the first two\n"
@@ -106,10 +106,13 @@ main(int argc, char **argv)
 	}
 	b.cpu[0] = mpdp_corelist_nth(&cores, 0);
 	b.cpu[1] = mpdp_corelist_nth(&cores, 1);
-	if (strcmp(cmd, "ring") != 0 && strcmp(cmd, "mempool") != 0 && strcmp(cmd, "attach") != 0) {
-		fprintf(stderr, "mpdp-bench: unknown benchmark '%s' (ring, mempool or attach)\n", cmd);
+	if (strcmp(cmd, "ring") != 0 && strcmp(cmd, "mempool") != 0 && strcmp(cmd, "attach") != 0 &&
+	    strcmp(cmd, "fwd") != 0) {
+		fprintf(stderr, "mpdp-bench: unknown benchmark '%s' (ring, mempool, attach or fwd)\n", cmd);
 		return 2;
 	}
+	if (strcmp(cmd, "fwd") == 0) /* it runs a real primary: no instance of its own */
+		return bench_fwd(&b) == 0 ? 0 : 1;
 	snprintf(b.name, sizeof(b.name), "bench-%d", (int)getpid());
 	sp.name = b.name;
 	sp.size = 512ull << 20;

@@ -22,6 +22,7 @@ struct bench {
 int bench_ring(struct bench *b);
 int bench_pool(struct bench *b);
 int bench_attach(struct bench *b);
+int bench_fwd(struct bench *b);
 int bench_attach_child(int argc, char **argv);
 
 /* Median of @n values (sorts them). */

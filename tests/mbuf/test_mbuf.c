@@ -22,6 +22,7 @@
 #include "mpdp_shm.h"
 #include "mpdp_worker.h"
 #include "test_instance.h"
+#include "test_util.h"
 
 /* The largest data room: headroom + data room must fit buf_len (uint16_t). */
 #define DATAROOM_MAX (UINT16_MAX - MPDP_MBUF_HEADROOM)
@@ -607,18 +608,6 @@ test_prepend_and_adj_keep_the_payload(void **state)
 	assert_int_equal(mpdp_pool_delete(ti->shm, p), 0);
 }
 
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1Dull;
-}
-
 /* Random edits against a model: each succeeds exactly when it fits. */
 static void
 test_headroom_data_and_tailroom_always_sum_to_buf_len(void **state)
@@ -632,11 +621,11 @@ test_headroom_data_and_tailroom_always_sum_to_buf_len(void **state)
 
 	assert_non_null(m);
 	for (unsigned step = 0; step < 20000; step++) {
-		unsigned k = (unsigned)(rnd(&seed) % 200);
+		unsigned k = (unsigned)(test_rand(&seed) % 200);
 		unsigned tail = buf_len - off - len;
 		void *r;
 
-		switch (rnd(&seed) % 4) {
+		switch (test_rand(&seed) % 4) {
 		case 0:
 			r = mpdp_mbuf_prepend(m, k);
 			if (k <= off) {

@@ -31,6 +31,7 @@
 #include "mpdp_shm.h"
 #include "mpdp_worker.h"
 #include "test_instance.h"
+#include "test_util.h"
 
 #define CHILD_TIMEOUT_S 300
 
@@ -109,18 +110,6 @@ expect_counts_at(const struct mpdp_pool *pool, unsigned n, unsigned avail, unsig
 			    file, line, a, u, c, avail, n - avail, cached);
 		_fail(file, line);
 	}
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1Dull;
 }
 
 static int
@@ -239,51 +228,6 @@ register_worker(struct mpdp_shm *shm, const char *name)
 }
 
 /* --- fork helpers ---------------------------------------------------------- */
-
-typedef int child_fn(struct mpdp_shm *shm, void *arg);
-
-/* Fork a child that attaches, runs @fn and exits with its result (no cmocka in the child). */
-static pid_t
-spawn_child(const struct test_instance *ti, child_fn *fn, void *arg)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct mpdp_shm *shm;
-		int rc;
-
-		/* A crash must end the child, not return into cmocka's runner. */
-		for (int sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);
-		alarm(CHILD_TIMEOUT_S);
-		shm = test_instance_attach(ti);   /* drops the inherited mapping first */
-		rc = fn(shm, arg);
-		mpdp_shm_close(shm);
-		_exit(rc);
-	}
-	return pid;
-}
-
-static void
-expect_child_exit(pid_t pid, int code)
-{
-	int status = 0;
-	pid_t r;
-
-	alarm(CHILD_TIMEOUT_S + 30);
-	do
-		r = waitpid(pid, &status, 0);
-	while (r < 0 && errno == EINTR);
-	alarm(0);
-	assert_int_equal(r, pid);
-	if (!WIFEXITED(status))
-		print_error("child %d ended by signal %d\n", (int)pid, WTERMSIG(status));
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), code);
-}
 
 /* --- create, lookup, delete ------------------------------------------------ */
 
@@ -890,11 +834,11 @@ test_counters_follow_cache_model_through_random_steps(void **state)
 						  NULL, &p), 0);
 		all = all_objects(p, n);
 		for (unsigned step = 0; step < 4000; step++) {
-			int w = (int)(rnd(&seed) % 3) - 1;   /* -1: no cache */
+			int w = (int)(test_rand(&seed) % 3) - 1;   /* -1: no cache */
 			unsigned id = w < 0 ? MPDP_POOL_NO_CACHE : wid[w];
-			unsigned k = (unsigned)(rnd(&seed) % (2 * m.cache_size + 6));
+			unsigned k = (unsigned)(test_rand(&seed) % (2 * m.cache_size + 6));
 
-			if (rnd(&seed) % 2 == 0 && nheld + k <= n) {
+			if (test_rand(&seed) % 2 == 0 && nheld + k <= n) {
 				unsigned want = model_get(&m, w, k);
 
 				assert_int_equal(mpdp_pool_get_bulk(p, id, held + nheld, k), want);
@@ -917,8 +861,8 @@ test_counters_follow_cache_model_through_random_steps(void **state)
 			EXPECT_COUNTS(p, n, m.ring + m.cached[0] + m.cached[1],
 				      m.cached[0] + m.cached[1]);
 			assert_int_equal(mpdp_pool_in_use_count(p), nheld);
-			if (rnd(&seed) % 97 == 0) {
-				w = (int)(rnd(&seed) % 2);
+			if (test_rand(&seed) % 97 == 0) {
+				w = (int)(test_rand(&seed) % 2);
 				mpdp_pool_cache_flush(p, wid[w]);
 				m.ring += m.cached[w];
 				m.cached[w] = 0;
@@ -1155,9 +1099,9 @@ churn_run(struct churn *c)
 		return;
 	}
 	for (unsigned it = 0; it < c->iters && c->errors == 0; it++) {
-		unsigned k = 1 + (unsigned)(rnd(&s) % c->max_bulk);
+		unsigned k = 1 + (unsigned)(test_rand(&s) % c->max_bulk);
 
-		if (rnd(&s) % 2 == 0 && nheld + k <= c->max_held) {
+		if (test_rand(&s) % 2 == 0 && nheld + k <= c->max_held) {
 			if (mpdp_pool_get_bulk(c->pool, c->wid, held + nheld, k) != k) {
 				c->failed++;
 				continue;
@@ -1171,7 +1115,7 @@ churn_run(struct churn *c)
 				k = nheld;
 			/* Return k of the held objects picked at random: move them to the end. */
 			for (unsigned i = 0; i < k; i++) {
-				unsigned j = (unsigned)(rnd(&s) % (nheld - i));
+				unsigned j = (unsigned)(test_rand(&s) % (nheld - i));
 				void *t = held[j];
 
 				held[j] = held[nheld - 1 - i];
@@ -1322,11 +1266,11 @@ test_processes_return_every_object_once(void **state)
 	for (unsigned i = 0; i < nchildren; i++) {
 		a.c.tag = (uint8_t)(i + 1);
 		a.c.seed = 0xabcdefull * (i + 1);
-		pids[i] = spawn_child(&f->ti, churn_child, &a);
+		pids[i] = test_child_spawn(&f->ti, churn_child, &a, CHILD_TIMEOUT_S);
 	}
 	/* The parent, as the primary, only supervises: a core per worker. */
 	for (unsigned i = 0; i < nchildren; i++)
-		expect_child_exit(pids[i], 0);
+		test_child_expect_exit(pids[i], 0, CHILD_TIMEOUT_S);
 
 	assert_int_equal(mpdp_worker_count(f->shm), 0);
 	EXPECT_COUNTS(p, n, n, 0);
@@ -1372,7 +1316,7 @@ test_pool_made_by_another_process_is_usable_here(void **state)
 	struct mpdp_pool *p;
 	void *objs[90];
 
-	expect_child_exit(spawn_child(&f->ti, create_pool_child, NULL), 0);
+	test_child_expect_exit(test_child_spawn(&f->ti, create_pool_child, NULL, CHILD_TIMEOUT_S), 0, CHILD_TIMEOUT_S);
 	assert_int_equal(mpdp_pool_lookup(f->shm, "made-by-child", &p), 0);
 	/* 10 still out; the child's cache went back to the ring when it released its id. */
 	EXPECT_COUNTS(p, 100, 90, 0);

@@ -33,6 +33,7 @@
 #include "mpdp_shm.h"
 #include "mpdp_worker.h"
 #include "test_instance.h"
+#include "test_util.h"
 
 #define CHILD_TIMEOUT_S 60
 
@@ -220,70 +221,6 @@ wait_registered(struct shared *sh, unsigned n)
 }
 
 /* --- fork helpers ---------------------------------------------------------- */
-
-typedef int child_fn(struct mpdp_shm *shm, void *arg);
-
-/* Fork a child that attaches, runs @fn and exits with its result (no cmocka in the child). */
-static pid_t
-spawn_child(const struct test_instance *ti, child_fn *fn, void *arg)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct mpdp_shm *shm;
-		int rc;
-
-		/* A crash must end the child, not return into cmocka's runner. */
-		for (int sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);
-		alarm(CHILD_TIMEOUT_S);
-		shm = test_instance_attach(ti);   /* drops the inherited mapping first */
-		rc = fn(shm, arg);
-		mpdp_shm_close(shm);
-		_exit(rc);
-	}
-	return pid;
-}
-
-static int
-wait_child(pid_t pid)
-{
-	int status = 0;
-	pid_t r;
-
-	alarm(CHILD_TIMEOUT_S + 30);
-	do
-		r = waitpid(pid, &status, 0);
-	while (r < 0 && errno == EINTR);
-	alarm(0);
-	assert_int_equal(r, pid);
-	return status;
-}
-
-static void
-expect_child_exit(pid_t pid, int code)
-{
-	int status = wait_child(pid);
-
-	if (!WIFEXITED(status))
-		print_error("child %d ended by signal %d\n", (int)pid, WTERMSIG(status));
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), code);
-}
-
-static void
-expect_child_signal(pid_t pid, int sig)
-{
-	int status = wait_child(pid);
-
-	if (!WIFSIGNALED(status))
-		print_error("child %d exited with %d\n", (int)pid, WEXITSTATUS(status));
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), sig);
-}
 
 /* --- core lists ------------------------------------------------------------ */
 
@@ -658,7 +595,7 @@ test_register_gives_unique_ids_across_processes(void **state)
 	assert_int_equal(mpdp_worker_register(ti->shm, "parent", -1, &ids[N_CHILDREN]), 0);
 	for (unsigned i = 0; i < N_CHILDREN; i++) {
 		idx[i] = i;
-		pids[i] = spawn_child(ti, register_and_wait_child, &idx[i]);
+		pids[i] = test_child_spawn(ti, register_and_wait_child, &idx[i], CHILD_TIMEOUT_S);
 	}
 	wait_registered(sh, N_CHILDREN);
 	for (unsigned i = 0; i < N_CHILDREN; i++) {
@@ -674,7 +611,7 @@ test_register_gives_unique_ids_across_processes(void **state)
 
 	atomic_store(&sh->go, 1);
 	for (unsigned i = 0; i < N_CHILDREN; i++)
-		expect_child_exit(pids[i], 0);
+		test_child_expect_exit(pids[i], 0, CHILD_TIMEOUT_S);
 	assert_int_equal(mpdp_worker_count(ti->shm), 1);
 	assert_int_equal(mpdp_worker_release(ti->shm, ids[N_CHILDREN]), 0);
 	assert_int_equal(mpdp_worker_count(ti->shm), 0);
@@ -746,7 +683,7 @@ test_release_rejects_another_process_id(void **state)
 	struct test_instance *ti = *state;
 	struct shared *sh = shared_new(ti);
 	unsigned idx = 0;
-	pid_t pid = spawn_child(ti, register_and_wait_child, &idx);
+	pid_t pid = test_child_spawn(ti, register_and_wait_child, &idx, CHILD_TIMEOUT_S);
 
 	wait_registered(sh, 1);
 	assert_int_equal(sh->rc[0], 0);
@@ -757,7 +694,7 @@ test_release_rejects_another_process_id(void **state)
 	assert_int_equal(slot(ti, sh->ids[0])->pid, pid);
 	/* The owner itself may release it. */
 	atomic_store(&sh->go, 1);
-	expect_child_exit(pid, 0);
+	test_child_expect_exit(pid, 0, CHILD_TIMEOUT_S);
 	assert_int_equal(mpdp_worker_count(ti->shm), 0);
 	assert_int_equal(mpdp_shm_memzone_free(ti->shm, "shared"), 0);
 }
@@ -798,16 +735,16 @@ reclaim_after_death(struct test_instance *ti, int how)
 
 	assert_int_equal(mpdp_pool_create(ti->shm, "dead", 256, 64, 16, -1, NULL, NULL, &p), 0);
 	assert_int_equal(mpdp_worker_register(ti->shm, "survivor", -1, &mine), 0);
-	pid = spawn_child(ti, register_fill_and_die_child, &how);
+	pid = test_child_spawn(ti, register_fill_and_die_child, &how, CHILD_TIMEOUT_S);
 	if (how == SIGKILL) {
-		expect_child_signal(pid, SIGKILL);
+		test_child_expect_signal(pid, SIGKILL, CHILD_TIMEOUT_S);
 	} else if (how == HOW_ZOMBIE) {
 		siginfo_t si = { 0 };
 
 		/* Wait for the exit but leave the child unreaped: a zombie is dead too. */
 		assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
 	} else {
-		expect_child_exit(pid, 0);
+		test_child_expect_exit(pid, 0, CHILD_TIMEOUT_S);
 	}
 	assert_int_equal(atomic_load(&sh->registered), 1);
 
@@ -825,7 +762,7 @@ reclaim_after_death(struct test_instance *ti, int how)
 	expect_ring_holds_each_object_once(p, 256);
 	assert_int_equal(mpdp_worker_reclaim_dead(ti->shm), 0);
 	if (how == HOW_ZOMBIE)
-		expect_child_exit(pid, 0);
+		test_child_expect_exit(pid, 0, CHILD_TIMEOUT_S);
 
 	/* The live worker kept its slot. */
 	assert_int_equal(slot(ti, mine)->state, MPDP_WORKER_ACTIVE);
@@ -906,7 +843,7 @@ test_full_table_reclaims_slots_of_dead_processes(void **state)
 	struct test_instance *ti = *state;
 	unsigned ids[MPDP_WORKER_MAX];
 
-	expect_child_exit(spawn_child(ti, register_two_and_exit_child, NULL), 0);
+	test_child_expect_exit(test_child_spawn(ti, register_two_and_exit_child, NULL, CHILD_TIMEOUT_S), 0, CHILD_TIMEOUT_S);
 	assert_int_equal(mpdp_worker_count(ti->shm), 2);
 	fill_table(ti, ids, 2);
 	assert_int_equal(mpdp_worker_count(ti->shm), MPDP_WORKER_MAX);

@@ -65,6 +65,14 @@ cases=(
 	"--runtime-dir 'rel': expected an absolute path|--runtime-dir rel"
 	"level must be|--log-level loud"
 	"unexpected argument 'extra'|extra"
+	"expected SRC:DST|--patch a"
+	"expected SRC:DST|--patch a:b:c"
+	"cannot be patched to itself|--patch a:a"
+	"already patched to b|--patch a:b --patch a:c"
+	"--stats-period '0'|--stats-period 0"
+	"--port-ring-size '1000': expected a power of two|--port-ring-size 1000"
+	"--until-eof needs ports|--until-eof"
+	"--port: at most 32 ports|$(for i in $(seq 33); do printf -- '--port p%d,driver=null ' "$i"; done)"
 )
 echo "1..$((${#cases[@]} + 2))"
 for c in "${cases[@]}"; do

@@ -131,6 +131,33 @@ start_workers(struct primary *p)
 		w->shm = p->shm;
 		snprintf(w->name, sizeof(w->name), "primary/io%u", i);
 	}
+	/*
+	 * A patch makes the source's worker transmit on the destination, and a
+	 * driver queue has one user: ports joined by patches share a worker.
+	 * group[i] is the lowest index of port i's patch group.
+	 */
+	unsigned group[MPDP_PORT_MAX];
+	struct io_worker *of_group[MPDP_PORT_MAX] = { 0 };
+
+	for (unsigned i = 0; i < p->n_ports; i++)
+		group[i] = i;
+	for (int changed = 1; changed;) {
+		changed = 0;
+		for (unsigned c = 0; c < p->cfg.n_patches; c++) {
+			unsigned a = port_by_name(p, p->cfg.patches[c].src)->id;
+			unsigned b = port_by_name(p, p->cfg.patches[c].dst)->id;
+			unsigned ia = 0, ib = 0;
+
+			for (unsigned i = 0; i < p->n_ports; i++) {
+				ia = p->ports[i]->id == a ? i : ia;
+				ib = p->ports[i]->id == b ? i : ib;
+			}
+			if (group[ia] != group[ib]) {
+				group[ia] = group[ib] = group[ia] < group[ib] ? group[ia] : group[ib];
+				changed = 1;
+			}
+		}
+	}
 	for (unsigned i = 0; i < p->n_ports; i++) {
 		struct mpdp_port *port = p->ports[i];
 		struct io_worker *w = NULL;
@@ -145,9 +172,26 @@ start_workers(struct primary *p)
 					 port->abi->lcore);
 				return -EINVAL;
 			}
-		} else {
-			w = &p->workers[next++ % n];
+			if (of_group[group[i]] != NULL && of_group[group[i]] != w) {
+				MPDP_LOG(ERR, "port %s: lcore=%d, but a port it is patched with is polled "
+					 "from core %d: patched ports share one I/O worker", port->abi->name,
+					 port->abi->lcore, of_group[group[i]]->cpu);
+				return -EINVAL;
+			}
 		}
+		if (of_group[group[i]] == NULL) {
+			/* The group goes where its first explicit lcore= says, else in turn. */
+			for (unsigned j = i; j < p->n_ports && w == NULL; j++) {
+				if (group[j] == group[i] && p->ports[j]->abi->lcore >= 0) {
+					for (unsigned k = 0; k < n && w == NULL; k++) {
+						if (p->workers[k].cpu == p->ports[j]->abi->lcore)
+							w = &p->workers[k];
+					}
+				}
+			}
+			of_group[group[i]] = w != NULL ? w : &p->workers[next++ % n];
+		}
+		w = of_group[group[i]];
 		port->abi->lcore = w->cpu;
 		w->ports[w->n_ports++].port = port;
 	}

@@ -27,20 +27,31 @@ burst_bytes(struct mpdp_mbuf *const *pkts, uint16_t n)
 	return bytes;
 }
 
+/*
+ * Give a burst to a port's driver and count what it sent. The driver frees
+ * what it takes, so the bytes are summed first; what it took but failed to
+ * send it counts in tx_errors, and that is not counted as sent.
+ */
+static uint16_t
+transmit(struct mpdp_port *port, struct mpdp_mbuf **pkts, uint16_t n)
+{
+	struct mpdp_abi_port_queue *q = &port->abi->queues[0];
+	uint64_t bytes = burst_bytes(pkts, n), errors = q->tx_errors;
+	uint16_t taken = mpdp_port_tx_burst(port, 0, pkts, n);
+
+	if (taken < n)
+		bytes -= burst_bytes(pkts + taken, (uint16_t)(n - taken));
+	mpdp_port_count(&q->tx_packets, taken - (q->tx_errors - errors));
+	mpdp_port_count(&q->tx_bytes, bytes);
+	return taken;
+}
+
 /* Hand a received burst on: to the patched port or to NAME.rx. Returns how many were taken. */
 static uint16_t
 deliver(struct io_port *ip, struct mpdp_mbuf **pkts, uint16_t n)
 {
-	uint16_t done;
-
-	if (ip->patch != NULL) {
-		struct mpdp_abi_port_queue *dq = &ip->patch->abi->queues[0];
-
-		done = mpdp_port_tx_burst(ip->patch, 0, pkts, n);
-		mpdp_port_count(&dq->tx_packets, done);
-		mpdp_port_count(&dq->tx_bytes, burst_bytes(pkts, done));
-		return done;
-	}
+	if (ip->patch != NULL)
+		return transmit(ip->patch, pkts, n);
 	return (uint16_t)mpdp_ring_enqueue_burst(ip->port->rx_ring, (void *const *)pkts, n, NULL);
 }
 
@@ -105,9 +116,7 @@ poll_tx(struct io_port *ip, struct mpdp_mbuf **pkts)
 	n = (uint16_t)mpdp_ring_dequeue_burst(port->tx_ring, (void **)pkts, IO_BURST, NULL);
 	if (n == 0)
 		return;
-	sent = port->abi->link ? mpdp_port_tx_burst(port, 0, pkts, n) : 0;
-	mpdp_port_count(&q->tx_packets, sent);
-	mpdp_port_count(&q->tx_bytes, burst_bytes(pkts, sent));
+	sent = port->abi->link ? transmit(port, pkts, n) : 0;
 	if (sent < n) {
 		mpdp_port_count(&q->tx_drops, (uint64_t)(n - sent));
 		mpdp_mbuf_free_bulk(pkts + sent, (unsigned)(n - sent), port->wid);

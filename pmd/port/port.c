@@ -74,6 +74,7 @@ mpdp_port_open(struct mpdp_shm *shm, const char *devargs, struct mpdp_pool *pool
 	char rx_name[MPDP_NAME_MAX], tx_name[MPDP_NAME_MAX];
 	const struct mpdp_pmd_ops *ops;
 	struct mpdp_abi_port *slot = NULL;
+	uint64_t lcore = UINT64_MAX;   /* which I/O worker polls it: a key every driver takes */
 	struct mpdp_kvargs kv;
 	struct mpdp_port *port;
 	int i, rc;
@@ -134,14 +135,10 @@ mpdp_port_open(struct mpdp_shm *shm, const char *devargs, struct mpdp_pool *pool
 			     mpdp_strerror(rc));
 		goto fail_rx_ring;
 	}
-	{
-		uint64_t lcore = UINT64_MAX;
-
-		rc = mpdp__pmd_arg_u64(port, &kv, "lcore", 0, CPU_SETSIZE - 1, &lcore, eb);
-		if (rc != 0)
-			goto fail_tx_ring;
-		slot->lcore = lcore == UINT64_MAX ? -1 : (int32_t)lcore;
-	}
+	rc = mpdp__pmd_arg_u64(port, &kv, "lcore", 0, CPU_SETSIZE - 1, &lcore, eb);
+	if (rc != 0)
+		goto fail_tx_ring;
+	slot->lcore = lcore == UINT64_MAX ? -1 : (int32_t)lcore;
 	rc = ops->open(port, &kv, eb);
 	if (rc != 0)
 		goto fail_tx_ring;

@@ -204,26 +204,6 @@ parse_patch(const char *arg, struct primary_cfg *cfg, struct mpdp_errbuf *eb)
 	return 0;
 }
 
-static int
-parse_log_level(const char *arg, struct mpdp_errbuf *eb)
-{
-	char comp[64] = "*";
-	const char *colon = strchr(arg, ':'), *lvl = arg;
-	enum mpdp_log_level level;
-
-	if (colon != NULL) {
-		if ((size_t)(colon - arg) >= sizeof(comp) || colon == arg)
-			return mpdp_err_set(eb, -EINVAL, "--log-level %s: bad component", arg);
-		memcpy(comp, arg, (size_t)(colon - arg));
-		comp[colon - arg] = '\0';
-		lvl = colon + 1;
-	}
-	if (mpdp_log_level_parse(lvl, &level) != 0)
-		return mpdp_err_set(eb, -EINVAL, "--log-level %s: level must be err, warn, notice, info or debug", arg);
-	return mpdp_log_set_level(comp, level) == 0 ? 0 :
-	       mpdp_err_set(eb, -EINVAL, "--log-level %s: too many components", arg);
-}
-
 int
 primary_parse_args(int argc, char **argv, struct primary_cfg *cfg, struct mpdp_errbuf *eb)
 {
@@ -280,7 +260,7 @@ primary_parse_args(int argc, char **argv, struct primary_cfg *cfg, struct mpdp_e
 			cfg->shm.runtime_dir = optarg;
 			break;
 		case OPT_LOG_LEVEL:
-			rc = parse_log_level(optarg, eb);
+			rc = mpdp_log_set_from_arg(optarg, eb);
 			break;
 		case OPT_PORT:
 			if (cfg->n_ports == MPDP_PORT_MAX)

@@ -31,7 +31,7 @@
 
 #define MPDP_ABI_MAGIC 0x5044504dU /* "MPDP" little-endian */
 #define MPDP_ABI_MAJOR 1
-#define MPDP_ABI_MINOR 1
+#define MPDP_ABI_MINOR 2
 
 #define MPDP_NAME_MAX 32           /* names include the terminating NUL */
 #define MPDP_MEMZONE_MAX MPDP_CFG_MAX_MEMZONES
@@ -53,6 +53,7 @@ enum mpdp_mz_kind {
 	MPDP_MZ_KIND_RAW = 0,
 	MPDP_MZ_KIND_RING = 1,
 	MPDP_MZ_KIND_POOL = 2,
+	MPDP_MZ_KIND_STAGE = 3,   /* a stage's slot: struct mpdp_abi_stage */
 	MPDP_MZ_KIND_N_,
 };
 
@@ -138,6 +139,74 @@ struct mpdp_abi_port {
 	struct mpdp_abi_port_queue queues[MPDP_PORT_QUEUE_MAX];
 };
 
+#define MPDP_STAGE_IO_MAX 8        /* inputs; outputs including "drop" */
+#define MPDP_STAGE_WORKERS_MAX 8
+#define MPDP_STAGE_NEXT_NAME_MAX 16
+#define MPDP_STAGE_KIND_MAX 16
+#define MPDP_STAGE_ZONE_PREFIX "stage."
+
+/** Stage slot state. */
+enum mpdp_stage_state {
+	MPDP_STAGE_FREE = 0,      /* never written (a zone just reserved) */
+	MPDP_STAGE_CLAIMED = 1,   /* a process is taking the slot over */
+	MPDP_STAGE_RUNNING = 2,
+	MPDP_STAGE_STOPPING = 3,  /* asked to stop: finishing the burst in hand */
+	MPDP_STAGE_DOWN = 4,      /* its process is gone; counters kept */
+};
+
+/**
+ * What one worker of a stage did. Only that worker writes it (plain
+ * relaxed stores), so a reader sums the workers for the stage's totals.
+ * Output 0 is "drop": out_packets[0] counts the packets the stage dropped
+ * by verdict; out_drops[k] counts packets sent to output k that were freed
+ * because its ring was full or no ring is bound to it.
+ */
+struct mpdp_abi_stage_worker {
+	uint64_t heartbeat_ns;     /* (s) CLOCK_MONOTONIC at a recent loop turn */
+	uint64_t polls;            /* (s) loop turns */
+	uint64_t busy_polls;       /* (s) turns that found packets */
+	uint64_t in_packets;       /* (s) dequeued from the inputs */
+	uint64_t in_bytes;         /* (s) */
+	uint32_t in_hand;          /* (s) dequeued and not yet dispatched */
+	uint32_t wid;              /* (s) worker id, UINT32_MAX when none */
+	int32_t cpu;               /* (s) pinned core, -1 when not pinned */
+	uint8_t pad0_[12];
+	uint64_t out_packets[MPDP_STAGE_IO_MAX]; /* (s) enqueued on the output's ring */
+	uint64_t out_bytes[MPDP_STAGE_IO_MAX];   /* (s) */
+	uint64_t out_drops[MPDP_STAGE_IO_MAX];   /* (s) freed: ring full or unbound */
+};
+
+/**
+ * A stage's slot: the memzone "stage.<id>". It is claimed by compare-and-
+ * swap on @c claim, which holds the state and the owner's pid together so a
+ * claimed slot always names its claimer; one process at a time runs a
+ * stage id, and a process
+ * that finds the slot DOWN, or RUNNING with a dead owner, takes it over and
+ * keeps its counters (restarts counts how often).
+ */
+struct mpdp_abi_stage {
+	uint64_t claim;            /* (s) state (low 32 bits) and owner pid (high 32): one CAS */
+	uint64_t start_time;       /* (s) owner's start time, clock ticks since boot */
+	uint64_t started_ns;       /* (s) CLOCK_MONOTONIC when it began running */
+	uint64_t stopped_ns;       /* (s) CLOCK_MONOTONIC when it went down, 0 while running */
+	uint32_t restarts;         /* (s) times the slot was taken over */
+	uint32_t n_in;             /* (s) input rings */
+	uint32_t n_next;           /* (s) outputs including "drop" */
+	uint32_t n_workers;        /* (s) */
+	uint32_t flags;            /* (s) enum mpdp_stage_flag */
+	char id[MPDP_NAME_MAX];    /* (s) --stage */
+	char kind[MPDP_STAGE_KIND_MAX];                 /* (s) e.g. "fwd" for mpdp-fwd */
+	char in[MPDP_STAGE_IO_MAX][MPDP_NAME_MAX];      /* (s) input ring names */
+	char next[MPDP_STAGE_IO_MAX][MPDP_STAGE_NEXT_NAME_MAX]; /* (s) output names, [0] "drop" */
+	char out[MPDP_STAGE_IO_MAX][MPDP_NAME_MAX];     /* (s) ring of each output, "" when unbound */
+	struct mpdp_abi_stage_worker workers[MPDP_STAGE_WORKERS_MAX] __attribute__((aligned(MPDP_CACHE_LINE)));
+};
+
+/** Stage flags. */
+enum mpdp_stage_flag {
+	MPDP_STAGE_F_BACKPRESSURE = 1u << 0, /* waits for room on a full output instead of dropping */
+};
+
 /**
  * The root of the region: offset 0 of segment 0.
  *
@@ -179,6 +248,10 @@ _Static_assert(offsetof(struct mpdp_abi_header, workers) % MPDP_CACHE_LINE == 0,
 	       "worker slots on cache-line boundaries");
 _Static_assert(sizeof(struct mpdp_abi_port_queue) == 64, "queue counters are one cache line");
 _Static_assert(offsetof(struct mpdp_abi_port, queues) % 64 == 0, "counters start a cache line");
+_Static_assert(sizeof(struct mpdp_abi_stage_worker) % MPDP_CACHE_LINE == 0,
+	       "a stage worker's counters start a cache line");
+_Static_assert(offsetof(struct mpdp_abi_stage_worker, out_packets) == 64,
+	       "output counters after the first line");
 _Static_assert(offsetof(struct mpdp_abi_header, ports) % MPDP_CACHE_LINE == 0,
 	       "port slots on cache-line boundaries");
 

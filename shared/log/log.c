@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mpdp_err.h"
 #include "mpdp_log.h"
 
 #define LOG_COMPONENTS_MAX 32
@@ -138,4 +139,24 @@ const char *
 mpdp_log_level_name(enum mpdp_log_level level)
 {
 	return (unsigned)level < MPDP_LOG_LEVEL_N_ ? level_names[level] : "?";
+}
+
+int
+mpdp_log_set_from_arg(const char *arg, struct mpdp_errbuf *eb)
+{
+	char comp[64] = "*";
+	const char *colon = strchr(arg, ':'), *lvl = arg;
+	enum mpdp_log_level level;
+
+	if (colon != NULL) {
+		if ((size_t)(colon - arg) >= sizeof(comp) || colon == arg)
+			return mpdp_err_set(eb, -EINVAL, "--log-level %s: bad component", arg);
+		memcpy(comp, arg, (size_t)(colon - arg));
+		comp[colon - arg] = '\0';
+		lvl = colon + 1;
+	}
+	if (mpdp_log_level_parse(lvl, &level) != 0)
+		return mpdp_err_set(eb, -EINVAL, "--log-level %s: level must be err, warn, notice, info or debug", arg);
+	return mpdp_log_set_level(comp, level) == 0 ? 0 :
+	       mpdp_err_set(eb, -EINVAL, "--log-level %s: too many components", arg);
 }

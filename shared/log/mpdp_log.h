@@ -69,6 +69,16 @@ int mpdp_log_level_parse(const char *s, enum mpdp_log_level *out);
 /** @return the level's name. */
 const char *mpdp_log_level_name(enum mpdp_log_level level);
 
+struct mpdp_errbuf;
+
+/**
+ * Apply a --log-level argument: "LEVEL" for every component, or
+ * "COMPONENT:LEVEL".
+ *
+ * @return 0, or -EINVAL with the reason in @p eb
+ */
+int mpdp_log_set_from_arg(const char *arg, struct mpdp_errbuf *eb);
+
 #ifndef MPDP_LOG_COMPONENT
 #define MPDP_LOG_COMPONENT "mpdp"
 #endif

@@ -882,7 +882,7 @@ mpdp_shm_usage(struct mpdp_shm *shm, uint64_t *used, uint64_t *total)
 	*total = shm->size - shm->hdr->heap_offset;
 }
 
-static const char *const kind_names[MPDP_MZ_KIND_N_] = { "raw", "ring", "pool" };
+static const char *const kind_names[MPDP_MZ_KIND_N_] = { "raw", "ring", "pool", "stage" };
 
 void
 mpdp_shm_dump(FILE *f, struct mpdp_shm *shm)

@@ -1,0 +1,759 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The stage framework in a process: the stage's slot, its rings, one
+ * context per worker, and the loop turn (dequeue, process, dispatch).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mpdp_log.h"
+#include "mpdp_proc.h"
+#include "mpdp_ring.h"
+#include "mpdp_shm.h"
+#include "mpdp_stage.h"
+#include "mpdp_time.h"
+
+/* Loop turns between heartbeats: a clock read every turn would cost more than an idle turn. */
+#define STAGE_HEARTBEAT_POLLS 256
+/* How long a backpressured dispatch keeps waiting for room once asked to stop. */
+#define STAGE_STOP_WAIT_NS 100000000ull
+
+struct stage_ctx_slot {
+	void *ctx;
+	int ready;                 /* init succeeded: fini is owed */
+	unsigned next_in;          /* input to try first on the next turn */
+};
+
+struct mpdp_stage_instance {
+	struct mpdp_shm *shm;
+	const struct mpdp_stage *stage;
+	struct mpdp_stage_config cfg;
+	struct mpdp_abi_stage *slot;
+	int slot_created;          /* the zone is ours: freed if open fails */
+	uint64_t claim_before;     /* claim word to restore if open fails */
+	unsigned n_workers;
+	unsigned burst;
+	struct mpdp_ring *in[MPDP_STAGE_IO_MAX];
+	struct mpdp_ring *out[MPDP_STAGE_IO_MAX];   /* by output index; NULL: unbound */
+	struct mpdp_ring *made[2 * MPDP_STAGE_IO_MAX]; /* rings this open created */
+	unsigned n_made;
+	_Atomic int stop;
+	uint64_t stop_ns;          /* when stop was asked */
+	void *ctx_mem;
+	struct stage_ctx_slot *ctxs;
+};
+
+static uint64_t
+claim_word(uint32_t state, int pid)
+{
+	return (uint64_t)(uint32_t)pid << 32 | state;
+}
+
+static void
+set_state(struct mpdp_abi_stage *slot, uint32_t state)
+{
+	uint64_t pid = (uint64_t)(uint32_t)mpdp_stage_slot_pid(slot);
+
+	__atomic_store_n(&slot->claim, pid << 32 | state, __ATOMIC_RELEASE);
+}
+
+/* One writer per counter: a plain add and a relaxed store, no locked instruction. */
+static inline void
+count(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+const char *
+mpdp_stage_state_name(uint32_t state)
+{
+	static const char *const names[] = { "free", "claimed", "running", "stopping", "down" };
+
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
+
+static int
+check_name(const char *what, const char *name, size_t max, struct mpdp_errbuf *eb)
+{
+	size_t len = name != NULL ? strlen(name) : 0;
+
+	if (len == 0)
+		return mpdp_err_set(eb, -EINVAL, "%s: needs a name", what);
+	if (len >= max)
+		return mpdp_err_set(eb, -EINVAL, "%s '%s': longer than %zu characters", what, name,
+				    max - 1);
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return mpdp_err_set(eb, -EINVAL, "%s '%s': only letters, digits, '_', '-' and '.'",
+					    what, name);
+	}
+	return 0;
+}
+
+static int
+next_index(const struct mpdp_stage *stage, const char *name)
+{
+	for (uint16_t i = 0; i < stage->n_next; i++) {
+		if (strcmp(stage->next_names[i], name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int
+mpdp_stage_check_config(const struct mpdp_stage *stage, const struct mpdp_stage_config *cfg,
+	     struct mpdp_errbuf *eb)
+{
+	char what[64];
+	int rc;
+
+	if (stage->n_next < 1 || stage->n_next > MPDP_STAGE_IO_MAX || stage->process == NULL)
+		return mpdp_err_set(eb, -EINVAL, "stage %s: bad descriptor (n_next %u)", stage->name,
+				    stage->n_next);
+	rc = check_name("--stage", cfg->id, MPDP_NAME_MAX - strlen(MPDP_STAGE_ZONE_PREFIX), eb);
+	if (rc != 0)
+		return rc;
+	if (cfg->n_in == 0)
+		return mpdp_err_set(eb, -EINVAL, "no input: give --in RING");
+	if (cfg->n_in > MPDP_STAGE_IO_MAX || cfg->n_out > MPDP_STAGE_IO_MAX)
+		return mpdp_err_set(eb, -EINVAL, "at most %d --in and %d --out", MPDP_STAGE_IO_MAX,
+				    MPDP_STAGE_IO_MAX);
+	if (cfg->burst > MPDP_STAGE_BURST_MAX)
+		return mpdp_err_set(eb, -EINVAL, "--burst %u: at most %d", cfg->burst,
+				    MPDP_STAGE_BURST_MAX);
+	if (cfg->ring_size != 0 && mpdp_ring_memsize(cfg->ring_size) == 0)
+		return mpdp_err_set(eb, -EINVAL, "--ring-size %u: not a power of two up to %u",
+				    cfg->ring_size, MPDP_RING_SIZE_MAX);
+	if (cfg->n_workers > MPDP_STAGE_WORKERS_MAX ||
+	    (stage->max_workers != 0 && cfg->n_workers > stage->max_workers))
+		return mpdp_err_set(eb, -EINVAL, "%u workers: mpdp-%s runs at most %u", cfg->n_workers,
+				    stage->name, stage->max_workers != 0 && stage->max_workers < MPDP_STAGE_WORKERS_MAX
+				    ? stage->max_workers : MPDP_STAGE_WORKERS_MAX);
+	for (unsigned i = 0; i < cfg->n_in; i++) {
+		snprintf(what, sizeof(what), "--in");
+		rc = check_name(what, cfg->in[i], MPDP_NAME_MAX, eb);
+		if (rc != 0)
+			return rc;
+		for (unsigned j = 0; j < i; j++) {
+			if (strcmp(cfg->in[i], cfg->in[j]) == 0)
+				return mpdp_err_set(eb, -EINVAL, "--in %s: given twice", cfg->in[i]);
+		}
+	}
+	for (unsigned i = 0; i < cfg->n_out; i++) {
+		const struct mpdp_stage_output_cfg *o = &cfg->out[i];
+		int k = o->next != NULL ? next_index(stage, o->next) : -1;
+
+		if (k < 0) {
+			char names[MPDP_STAGE_IO_MAX * MPDP_STAGE_NEXT_NAME_MAX] = "";
+
+			for (uint16_t n = 1; n < stage->n_next; n++) {
+				strcat(names, n > 1 ? ", " : "");
+				strcat(names, stage->next_names[n]);
+			}
+			return mpdp_err_set(eb, -EINVAL, "--out %s=%s: mpdp-%s has no output '%s' (it has: %s)",
+					    o->next ? o->next : "", o->ring ? o->ring : "", stage->name,
+					    o->next ? o->next : "", stage->n_next > 1 ? names : "none");
+		}
+		if (k == MPDP_STAGE_NEXT_DROP)
+			return mpdp_err_set(eb, -EINVAL, "--out %s=%s: 'drop' frees packets, it takes no ring",
+					    o->next, o->ring ? o->ring : "");
+		snprintf(what, sizeof(what), "--out %s=", o->next);
+		rc = check_name(what, o->ring, MPDP_NAME_MAX, eb);
+		if (rc != 0)
+			return rc;
+		for (unsigned j = 0; j < i; j++) {
+			if (strcmp(cfg->out[j].next, o->next) == 0)
+				return mpdp_err_set(eb, -EINVAL, "--out %s: output given twice", o->next);
+		}
+		for (unsigned j = 0; j < cfg->n_in; j++) {
+			if (strcmp(cfg->in[j], o->ring) == 0)
+				return mpdp_err_set(eb, -EINVAL,
+						    "--out %s=%s: %s is also an input (the stage would feed itself)",
+						    o->next, o->ring, o->ring);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Take the slot "stage.<id>": a new zone, or an existing one whose owner is
+ * gone. One compare-and-swap of (state, pid) decides between two takers.
+ */
+static int
+claim_slot(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
+{
+	char zone[MPDP_NAME_MAX];
+	struct mpdp_shm_memzone mz;
+	void *addr;
+	int rc;
+
+	snprintf(zone, sizeof(zone), MPDP_STAGE_ZONE_PREFIX "%s", si->cfg.id);
+	rc = mpdp_shm_memzone_reserve(si->shm, zone, sizeof(struct mpdp_abi_stage), 0, -1,
+				      MPDP_MZ_KIND_STAGE, &addr);
+	if (rc == 0) {
+		si->slot = addr;
+		si->slot_created = 1;
+	} else if (rc == -EEXIST) {
+		rc = mpdp_shm_memzone_lookup(si->shm, zone, MPDP_MZ_KIND_STAGE, &mz);
+		if (rc != 0)
+			return mpdp_err_set(eb, rc, "stage %s: zone %s exists but is not a stage slot",
+					    si->cfg.id, zone);
+		if (mz.len < sizeof(struct mpdp_abi_stage))
+			return mpdp_err_set(eb, -EPROTO, "stage %s: slot %s is too small", si->cfg.id, zone);
+		si->slot = mz.addr;
+	} else {
+		return mpdp_err_set(eb, rc, "stage %s: cannot reserve its slot: %s", si->cfg.id,
+				    mpdp_strerror(rc));
+	}
+
+	for (;;) {
+		uint64_t old = __atomic_load_n(&si->slot->claim, __ATOMIC_ACQUIRE);
+		uint32_t state = (uint32_t)old;
+		int pid = (int)(old >> 32);
+
+		if (state != MPDP_STAGE_FREE && state != MPDP_STAGE_DOWN) {
+			/* CLAIMED names its claimer; RUNNING/STOPPING also carry the start time. */
+			uint64_t start = state == MPDP_STAGE_CLAIMED ? 0 : si->slot->start_time;
+
+			if (pid == getpid() || mpdp_proc_alive(pid, start))
+				return mpdp_err_set(eb, -EBUSY, "stage %s is already running (pid %d, %s)",
+						    si->cfg.id, pid, mpdp_stage_state_name(state));
+		}
+		if (__atomic_compare_exchange_n(&si->slot->claim, &old,
+						claim_word(MPDP_STAGE_CLAIMED, getpid()), 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			si->claim_before = old;
+			break;
+		}
+	}
+	if (si->slot->kind[0] != '\0' && strcmp(si->slot->kind, si->stage->name) != 0) {
+		__atomic_store_n(&si->slot->claim, si->claim_before, __ATOMIC_RELEASE);
+		return mpdp_err_set(eb, -EEXIST, "stage id %s belongs to an mpdp-%s stage, not mpdp-%s",
+				    si->cfg.id, si->slot->kind, si->stage->name);
+	}
+	return 0;
+}
+
+static void
+release_slot(struct mpdp_stage_instance *si)
+{
+	char zone[MPDP_NAME_MAX];
+
+	if (si->slot == NULL)
+		return;
+	if (si->slot_created) {
+		snprintf(zone, sizeof(zone), MPDP_STAGE_ZONE_PREFIX "%s", si->cfg.id);
+		mpdp_shm_memzone_free(si->shm, zone);
+	} else {
+		__atomic_store_n(&si->slot->claim, si->claim_before, __ATOMIC_RELEASE);
+	}
+	si->slot = NULL;
+}
+
+/* A ring by name, made (multi-producer, multi-consumer) when nobody has yet. */
+static int
+bind_ring(struct mpdp_stage_instance *si, const char *what, const char *name,
+	  struct mpdp_ring **out, struct mpdp_errbuf *eb)
+{
+	unsigned size = si->cfg.ring_size ? si->cfg.ring_size : MPDP_STAGE_RING_SIZE;
+	int rc = mpdp_ring_lookup(si->shm, name, out);
+
+	if (rc == -ENOENT) {
+		rc = mpdp_ring_create(si->shm, name, size, 0, -1, out);
+		if (rc == 0)
+			si->made[si->n_made++] = *out;
+		else if (rc == -EEXIST) /* made by another process meanwhile */
+			rc = mpdp_ring_lookup(si->shm, name, out);
+	}
+	if (rc != 0)
+		return mpdp_err_set(eb, rc, "%s %s: %s", what, name,
+				    rc == -ENOENT ? "a memzone of that name is not a ring" : mpdp_strerror(rc));
+	return 0;
+}
+
+static int
+bind_rings(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
+{
+	int rc;
+
+	for (unsigned i = 0; i < si->cfg.n_in; i++) {
+		rc = bind_ring(si, "--in", si->cfg.in[i], &si->in[i], eb);
+		if (rc != 0)
+			return rc;
+	}
+	for (unsigned i = 0; i < si->cfg.n_out; i++) {
+		int k = next_index(si->stage, si->cfg.out[i].next);
+		char what[48];
+
+		snprintf(what, sizeof(what), "--out %s=", si->cfg.out[i].next);
+		rc = bind_ring(si, what, si->cfg.out[i].ring, &si->out[k], eb);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+fill_slot(struct mpdp_stage_instance *si)
+{
+	struct mpdp_abi_stage *s = si->slot;
+	uint64_t start = 0;
+
+	if (s->id[0] != '\0')
+		s->restarts++;
+	mpdp_proc_start_time(getpid(), &start);
+	s->start_time = start;
+	s->started_ns = mpdp_time_ns();
+	s->stopped_ns = 0;
+	s->n_in = si->cfg.n_in;
+	s->n_next = si->stage->n_next;
+	s->n_workers = si->n_workers;
+	s->flags = si->cfg.backpressure ? MPDP_STAGE_F_BACKPRESSURE : 0;
+	snprintf(s->id, sizeof(s->id), "%s", si->cfg.id);
+	snprintf(s->kind, sizeof(s->kind), "%s", si->stage->name);
+	memset(s->in, 0, sizeof(s->in));
+	memset(s->next, 0, sizeof(s->next));
+	memset(s->out, 0, sizeof(s->out));
+	for (unsigned i = 0; i < si->cfg.n_in; i++)
+		snprintf(s->in[i], sizeof(s->in[i]), "%s", si->cfg.in[i]);
+	for (uint16_t k = 0; k < si->stage->n_next; k++) {
+		snprintf(s->next[k], sizeof(s->next[k]), "%s", si->stage->next_names[k]);
+		if (si->out[k] != NULL)
+			snprintf(s->out[k], sizeof(s->out[k]), "%s", si->out[k]->name);
+	}
+	/* Counters are kept across restarts; what a dead owner had in hand is not in hand now. */
+	for (unsigned w = 0; w < MPDP_STAGE_WORKERS_MAX; w++) {
+		s->workers[w].in_hand = 0;
+		s->workers[w].wid = UINT32_MAX;
+		s->workers[w].cpu = -1;
+	}
+}
+
+static void
+env_of(const struct mpdp_stage_instance *si, unsigned w, struct mpdp_stage_env *env)
+{
+	env->shm = si->shm;
+	env->stage = si->stage;
+	env->cfg = &si->cfg;
+	env->worker = w;
+	env->n_workers = si->n_workers;
+}
+
+static int
+init_contexts(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
+{
+	size_t stride = (si->stage->ctx_size + MPDP_CACHE_LINE - 1) & ~(size_t)(MPDP_CACHE_LINE - 1);
+
+	si->ctxs = calloc(si->n_workers, sizeof(*si->ctxs));
+	if (stride != 0 && posix_memalign(&si->ctx_mem, MPDP_CACHE_LINE, stride * si->n_workers) != 0)
+		si->ctx_mem = NULL;
+	if (si->ctxs == NULL || (stride != 0 && si->ctx_mem == NULL))
+		return mpdp_err_set(eb, -ENOMEM, "stage %s: no memory for %u contexts", si->cfg.id,
+				    si->n_workers);
+	if (stride != 0)
+		memset(si->ctx_mem, 0, stride * si->n_workers);
+	for (unsigned w = 0; w < si->n_workers; w++) {
+		struct mpdp_stage_env env;
+		int rc;
+
+		si->ctxs[w].ctx = stride != 0 ? (char *)si->ctx_mem + stride * w : NULL;
+		if (si->stage->init == NULL) {
+			si->ctxs[w].ready = 1;
+			continue;
+		}
+		env_of(si, w, &env);
+		rc = si->stage->init(si->ctxs[w].ctx, &env, eb);
+		if (rc != 0) {
+			if (eb->msg[0] == '\0')
+				mpdp_err_set(eb, rc, "mpdp-%s: init failed: %s", si->stage->name,
+					     mpdp_strerror(rc));
+			return rc < 0 ? rc : -EINVAL;
+		}
+		si->ctxs[w].ready = 1;
+	}
+	return 0;
+}
+
+static void
+fini_contexts(struct mpdp_stage_instance *si)
+{
+	for (unsigned w = 0; si->ctxs != NULL && w < si->n_workers; w++) {
+		if (si->ctxs[w].ready && si->stage->fini != NULL)
+			si->stage->fini(si->ctxs[w].ctx);
+		si->ctxs[w].ready = 0;
+	}
+	free(si->ctxs);
+	free(si->ctx_mem);
+	si->ctxs = NULL;
+	si->ctx_mem = NULL;
+}
+
+/* Undo a failed open: nothing it made or claimed is left behind. */
+static void
+open_rollback(struct mpdp_stage_instance *si)
+{
+	fini_contexts(si);
+	for (unsigned i = 0; i < si->n_made; i++)
+		mpdp_ring_delete(si->shm, si->made[i]);
+	release_slot(si);
+	free(si);
+}
+
+int
+mpdp_stage_open(struct mpdp_shm *shm, const struct mpdp_stage *stage,
+		const struct mpdp_stage_config *cfg, struct mpdp_stage_instance **out,
+		struct mpdp_errbuf *eb)
+{
+	struct mpdp_stage_instance *si;
+	int rc;
+
+	eb->msg[0] = '\0';
+	rc = mpdp_stage_check_config(stage, cfg, eb);
+	if (rc != 0)
+		return rc;
+	si = calloc(1, sizeof(*si));
+	if (si == NULL)
+		return mpdp_err_set(eb, -ENOMEM, "stage %s: out of memory", cfg->id);
+	si->shm = shm;
+	si->stage = stage;
+	si->cfg = *cfg;
+	si->n_workers = cfg->n_workers ? cfg->n_workers : 1;
+	si->burst = cfg->burst ? cfg->burst : MPDP_CFG_BURST;
+	rc = claim_slot(si, eb);
+	if (rc == 0)
+		rc = bind_rings(si, eb);
+	if (rc == 0)
+		rc = init_contexts(si, eb);
+	if (rc != 0) {
+		open_rollback(si);
+		return rc;
+	}
+	fill_slot(si);
+	set_state(si->slot, MPDP_STAGE_RUNNING);
+	*out = si;
+	return 0;
+}
+
+static uint64_t
+sum_bytes(struct mpdp_mbuf *const *pkts, unsigned n)
+{
+	uint64_t bytes = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		bytes += pkts[i]->data_len;
+	return bytes;
+}
+
+/* Enqueue what an output got; return how many the ring took. */
+static unsigned
+enqueue_output(struct mpdp_stage_instance *si, struct mpdp_ring *r, struct mpdp_mbuf **pkts,
+	       unsigned n)
+{
+	unsigned done = mpdp_ring_enqueue_burst(r, (void *const *)pkts, n, NULL);
+
+	if (done == n || !si->cfg.backpressure)
+		return done;
+	/* Backpressure: wait for room; once asked to stop, only for a while. */
+	while (done < n) {
+		if (atomic_load_explicit(&si->stop, memory_order_relaxed) &&
+		    mpdp_time_ns() - si->stop_ns > STAGE_STOP_WAIT_NS)
+			break;
+		sched_yield();
+		done += mpdp_ring_enqueue_burst(r, (void *const *)(pkts + done), n - done, NULL);
+	}
+	return done;
+}
+
+static void
+send_to(struct mpdp_stage_instance *si, struct mpdp_abi_stage_worker *c, unsigned wid,
+	uint16_t k, struct mpdp_mbuf **pkts, unsigned n)
+{
+	struct mpdp_ring *r = k < si->stage->n_next ? si->out[k] : NULL;
+	unsigned done = 0;
+
+	if (k == MPDP_STAGE_NEXT_DROP || k >= si->stage->n_next) {
+		count(&c->out_packets[MPDP_STAGE_NEXT_DROP], n);
+		count(&c->out_bytes[MPDP_STAGE_NEXT_DROP], sum_bytes(pkts, n));
+		mpdp_mbuf_free_bulk(pkts, n, wid);
+		return;
+	}
+	if (r != NULL) {
+		/* Sum before the enqueue: once on the ring a packet belongs to the next stage. */
+		uint64_t bytes = sum_bytes(pkts, n);
+
+		done = enqueue_output(si, r, pkts, n);
+		if (done < n)
+			bytes -= sum_bytes(pkts + done, n - done);
+		count(&c->out_packets[k], done);
+		count(&c->out_bytes[k], bytes);
+	}
+	if (done < n) {
+		count(&c->out_drops[k], n - done);
+		mpdp_mbuf_free_bulk(pkts + done, n - done, wid);
+	}
+}
+
+void
+mpdp_stage_dispatch(struct mpdp_stage_instance *si, unsigned w, unsigned wid,
+		    struct mpdp_mbuf **pkts, uint16_t n, const uint16_t *next)
+{
+	struct mpdp_abi_stage_worker *c = &si->slot->workers[w];
+	struct mpdp_mbuf *group[MPDP_STAGE_IO_MAX][MPDP_STAGE_BURST_MAX];
+	uint16_t len[MPDP_STAGE_IO_MAX] = { 0 }, i = 1;
+
+	while (n > MPDP_STAGE_BURST_MAX) {
+		mpdp_stage_dispatch(si, w, wid, pkts, MPDP_STAGE_BURST_MAX, next);
+		pkts += MPDP_STAGE_BURST_MAX;
+		next += MPDP_STAGE_BURST_MAX;
+		n = (uint16_t)(n - MPDP_STAGE_BURST_MAX);
+	}
+	if (n == 0)
+		return;
+	/* The common case: the whole burst goes one way, as it is. */
+	while (i < n && next[i] == next[0])
+		i++;
+	if (i == n) {
+		send_to(si, c, wid, next[0], pkts, n);
+		return;
+	}
+	/* Mixed: each output gets its packets in their order (an index out of range is a drop). */
+	for (i = 0; i < n; i++) {
+		uint16_t k = next[i] < si->stage->n_next ? next[i] : MPDP_STAGE_NEXT_DROP;
+
+		group[k][len[k]++] = pkts[i];
+	}
+	for (uint16_t k = 0; k < si->stage->n_next; k++) {
+		if (len[k] != 0)
+			send_to(si, c, wid, k, group[k], len[k]);
+	}
+}
+
+unsigned
+mpdp_stage_poll(struct mpdp_stage_instance *si, unsigned w, unsigned wid)
+{
+	struct mpdp_abi_stage_worker *c = &si->slot->workers[w];
+	struct stage_ctx_slot *cs = &si->ctxs[w];
+	struct mpdp_mbuf *pkts[MPDP_STAGE_BURST_MAX];
+	uint16_t next[MPDP_STAGE_BURST_MAX];
+	uint64_t polls = c->polls + 1;
+	unsigned n = 0;
+
+	__atomic_store_n(&c->polls, polls, __ATOMIC_RELAXED);
+	if (polls % STAGE_HEARTBEAT_POLLS == 1)
+		__atomic_store_n(&c->heartbeat_ns, mpdp_time_ns(), __ATOMIC_RELAXED);
+	/* Inputs in turn, starting after the one that last gave packets. */
+	for (unsigned t = 0; t < si->cfg.n_in && n == 0; t++) {
+		unsigned i = (cs->next_in + t) % si->cfg.n_in;
+
+		n = mpdp_ring_dequeue_burst(si->in[i], (void **)pkts, si->burst, NULL);
+		if (n != 0)
+			cs->next_in = (i + 1) % si->cfg.n_in;
+	}
+	if (n == 0)
+		return 0;
+	__atomic_store_n(&c->in_hand, n, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < n; i++)
+		__builtin_prefetch(pkts[i]);
+	count(&c->busy_polls, 1);
+	count(&c->in_packets, n);
+	count(&c->in_bytes, sum_bytes(pkts, n));
+	si->stage->process(cs->ctx, pkts, (uint16_t)n, next);
+	mpdp_stage_dispatch(si, w, wid, pkts, (uint16_t)n, next);
+	__atomic_store_n(&c->in_hand, 0, __ATOMIC_RELEASE);
+	return n;
+}
+
+void
+mpdp_stage_stop(struct mpdp_stage_instance *si)
+{
+	si->stop_ns = mpdp_time_ns();
+	atomic_store(&si->stop, 1);
+	set_state(si->slot, MPDP_STAGE_STOPPING);
+}
+
+void
+mpdp_stage_close(struct mpdp_stage_instance *si)
+{
+	if (si == NULL)
+		return;
+	fini_contexts(si);
+	si->slot->stopped_ns = mpdp_time_ns();
+	set_state(si->slot, MPDP_STAGE_DOWN);
+	free(si);
+}
+
+struct mpdp_abi_stage *
+mpdp_stage_slot(const struct mpdp_stage_instance *si)
+{
+	return si->slot;
+}
+
+void
+mpdp_stage_totals(const struct mpdp_abi_stage *slot, struct mpdp_stage_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned w = 0; w < MPDP_STAGE_WORKERS_MAX; w++) {
+		const struct mpdp_abi_stage_worker *c = &slot->workers[w];
+		uint64_t hb = __atomic_load_n(&c->heartbeat_ns, __ATOMIC_RELAXED);
+
+		t->in_packets += __atomic_load_n(&c->in_packets, __ATOMIC_RELAXED);
+		t->in_bytes += __atomic_load_n(&c->in_bytes, __ATOMIC_RELAXED);
+		t->in_hand += __atomic_load_n(&c->in_hand, __ATOMIC_RELAXED);
+		t->polls += __atomic_load_n(&c->polls, __ATOMIC_RELAXED);
+		t->busy_polls += __atomic_load_n(&c->busy_polls, __ATOMIC_RELAXED);
+		if (hb > t->heartbeat_ns)
+			t->heartbeat_ns = hb;
+		for (unsigned k = 0; k < MPDP_STAGE_IO_MAX; k++) {
+			t->out_packets[k] += __atomic_load_n(&c->out_packets[k], __ATOMIC_RELAXED);
+			t->out_bytes[k] += __atomic_load_n(&c->out_bytes[k], __ATOMIC_RELAXED);
+			t->out_drops[k] += __atomic_load_n(&c->out_drops[k], __ATOMIC_RELAXED);
+		}
+	}
+	t->dropped = t->out_packets[MPDP_STAGE_NEXT_DROP];
+	for (unsigned k = 0; k < MPDP_STAGE_IO_MAX; k++) {
+		if (k != MPDP_STAGE_NEXT_DROP)
+			t->sent += t->out_packets[k];
+		t->dropped += t->out_drops[k];
+	}
+}
+
+int
+mpdp_stage_find(struct mpdp_shm *shm, const char *id, struct mpdp_abi_stage **out)
+{
+	struct mpdp_errbuf eb;
+	char zone[MPDP_NAME_MAX];
+	struct mpdp_shm_memzone mz;
+	int rc = check_name("stage", id, MPDP_NAME_MAX - strlen(MPDP_STAGE_ZONE_PREFIX), &eb);
+
+	if (rc != 0)
+		return rc;
+	snprintf(zone, sizeof(zone), MPDP_STAGE_ZONE_PREFIX "%s", id);
+	rc = mpdp_shm_memzone_lookup(shm, zone, MPDP_MZ_KIND_STAGE, &mz);
+	if (rc != 0)
+		return rc;
+	*out = mz.addr;
+	return 0;
+}
+
+struct stage_walk {
+	int (*fn)(struct mpdp_abi_stage *slot, void *arg);
+	void *arg;
+};
+
+static int
+walk_one(const struct mpdp_shm_memzone *mz, void *arg)
+{
+	const struct stage_walk *sw = arg;
+
+	if (mz->len < sizeof(struct mpdp_abi_stage))
+		return 0;
+	return sw->fn(mz->addr, sw->arg);
+}
+
+int
+mpdp_stage_walk(struct mpdp_shm *shm, int (*fn)(struct mpdp_abi_stage *slot, void *arg), void *arg)
+{
+	struct stage_walk sw = { fn, arg };
+
+	return mpdp_shm_memzone_walk(shm, MPDP_MZ_KIND_STAGE, walk_one, &sw);
+}
+
+static int
+reap_one(struct mpdp_abi_stage *slot, void *arg)
+{
+	uint64_t old = __atomic_load_n(&slot->claim, __ATOMIC_ACQUIRE);
+	uint32_t state = (uint32_t)old;
+	int pid = (int)(old >> 32);
+
+	if (state == MPDP_STAGE_FREE || state == MPDP_STAGE_DOWN)
+		return 0;
+	if (mpdp_proc_alive(pid, state == MPDP_STAGE_CLAIMED ? 0 : slot->start_time))
+		return 0;
+	if (__atomic_compare_exchange_n(&slot->claim, &old, claim_word(MPDP_STAGE_DOWN, pid), 0,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		slot->stopped_ns = mpdp_time_ns();
+		MPDP_LOG(WARN, "stage %s (mpdp-%s, pid %d) died; marked down", slot->id, slot->kind, pid);
+		(*(unsigned *)arg)++;
+	}
+	return 0;
+}
+
+unsigned
+mpdp_stage_reap_dead(struct mpdp_shm *shm)
+{
+	unsigned n = 0;
+
+	mpdp_stage_walk(shm, reap_one, &n);
+	return n;
+}
+
+const char *
+mpdp_stage_option_next(const struct mpdp_stage_env *env, const char *name, unsigned *iter)
+{
+	const struct mpdp_stage_config *cfg = env->cfg;
+
+	for (; *iter < cfg->n_options; (*iter)++) {
+		if (strcmp(cfg->options[*iter].name, name) == 0)
+			return cfg->options[(*iter)++].value;
+	}
+	return NULL;
+}
+
+const char *
+mpdp_stage_option(const struct mpdp_stage_env *env, const char *name)
+{
+	const char *v, *last = NULL;
+	unsigned it = 0;
+
+	while ((v = mpdp_stage_option_next(env, name, &it)) != NULL)
+		last = v;
+	return last;
+}
+
+int
+mpdp_stage_output_bound(const struct mpdp_stage_env *env, uint16_t next)
+{
+	for (unsigned i = 0; i < env->cfg->n_out; i++) {
+		if (next_index(env->stage, env->cfg->out[i].next) == (int)next)
+			return 1;
+	}
+	return 0;
+}
+
+int
+mpdp_stage_zone(const struct mpdp_stage_env *env, const char *suffix, uint64_t len, void **addr,
+		struct mpdp_errbuf *eb)
+{
+	uint64_t want = (len + MPDP_CACHE_LINE - 1) & ~(uint64_t)(MPDP_CACHE_LINE - 1);
+	struct mpdp_shm_memzone mz;
+	char zone[MPDP_NAME_MAX];
+	int rc;
+
+	if ((size_t)snprintf(zone, sizeof(zone), "%s.%s", env->cfg->id, suffix) >= sizeof(zone))
+		return mpdp_err_set(eb, -EINVAL, "stage %s: zone name '%s.%s' longer than %d characters",
+				    env->cfg->id, env->cfg->id, suffix, MPDP_NAME_MAX - 1);
+	rc = mpdp_shm_memzone_reserve(env->shm, zone, len, 0, -1, MPDP_MZ_KIND_RAW, addr);
+	if (rc == 0)
+		return 0;
+	if (rc != -EEXIST)
+		return mpdp_err_set(eb, rc, "stage %s: cannot reserve zone %s (%llu bytes): %s",
+				    env->cfg->id, zone, (unsigned long long)len, mpdp_strerror(rc));
+	rc = mpdp_shm_memzone_lookup(env->shm, zone, MPDP_MZ_KIND_RAW, &mz);
+	if (rc != 0)
+		return mpdp_err_set(eb, -EEXIST, "stage %s: %s exists and is not a plain zone",
+				    env->cfg->id, zone);
+	if (mz.len != want)
+		return mpdp_err_set(eb, -EEXIST,
+				    "stage %s: zone %s exists with %llu bytes, this configuration needs %llu",
+				    env->cfg->id, zone, (unsigned long long)mz.len, (unsigned long long)want);
+	*addr = mz.addr;
+	return 1;
+}

@@ -19,6 +19,7 @@
 #include "mpdp_port.h"
 #include "mpdp_ring.h"
 #include "mpdp_shm.h"
+#include "mpdp_stage.h"
 #include "mpdp_worker.h"
 #include "primary.h"
 
@@ -240,9 +241,29 @@ print_ports(struct primary *p, FILE *f)
 	fflush(f);
 }
 
+static int
+ring_busy(const struct mpdp_shm_memzone *mz, void *arg)
+{
+	(void)arg;
+	return mpdp_ring_count(mz->addr) != 0;
+}
+
+static int
+stage_busy(struct mpdp_abi_stage *slot, void *arg)
+{
+	struct mpdp_stage_totals t;
+
+	(void)arg;
+	if (mpdp_stage_slot_state(slot) == MPDP_STAGE_DOWN)
+		return 0;
+	mpdp_stage_totals(slot, &t);
+	return t.in_hand != 0;
+}
+
 /*
  * --until-eof: done when every file source is read to its end and nothing
- * is held or queued anywhere: no packet waits in a port's rings.
+ * is held or queued anywhere: no packet waits in any ring of the instance
+ * (the ports' and those between stages) or in a running stage's hands.
  */
 static int
 all_drained(struct primary *p)
@@ -255,11 +276,8 @@ all_drained(struct primary *p)
 				return 0;
 		}
 	}
-	for (unsigned i = 0; i < p->n_ports; i++) {
-		if (mpdp_ring_count(p->ports[i]->rx_ring) || mpdp_ring_count(p->ports[i]->tx_ring))
-			return 0;
-	}
-	return 1;
+	return mpdp_shm_memzone_walk(p->shm, MPDP_MZ_KIND_RING, ring_busy, NULL) == 0 &&
+	       mpdp_stage_walk(p->shm, stage_busy, NULL) == 0;
 }
 
 /* Wait for SIGINT/SIGTERM (or the end of the input), reclaiming dead workers' slots meanwhile. */
@@ -287,6 +305,7 @@ run(struct primary *p, const sigset_t *stop)
 
 			if (n > 0)
 				MPDP_LOG(NOTICE, "reclaimed %u worker slots of dead processes", n);
+			mpdp_stage_reap_dead(p->shm);
 		}
 		if (p->cfg.stats_period && ticks % (p->cfg.stats_period * PRIMARY_RECLAIM_TICKS) == 0)
 			print_ports(p, stdout);

@@ -29,7 +29,7 @@
 
 enum {
 	OPT_NAME = 1, OPT_RUNTIME_DIR, OPT_STAGE, OPT_IN, OPT_OUT, OPT_BURST, OPT_RING_SIZE,
-	OPT_BACKPRESSURE, OPT_BUSY_POLL, OPT_REPORT, OPT_LOG_LEVEL, OPT_VERSION,
+	OPT_BACKPRESSURE, OPT_BUSY_POLL, OPT_REPORT, OPT_REPORT_ON_EXIT, OPT_LOG_LEVEL, OPT_VERSION,
 };
 
 static const struct option common_opts[] = {
@@ -43,6 +43,7 @@ static const struct option common_opts[] = {
 	{ "backpressure", no_argument, NULL, OPT_BACKPRESSURE },
 	{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
 	{ "report", no_argument, NULL, OPT_REPORT },
+	{ "report-on-exit", no_argument, NULL, OPT_REPORT_ON_EXIT },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -69,6 +70,7 @@ struct stage_run {
 	int cores_given;
 	int busy_poll;
 	int report;
+	int report_on_exit;
 	struct mpdp_shm *shm;
 	struct mpdp_stage_instance *si;
 	struct stage_thread threads[MPDP_STAGE_WORKERS_MAX];
@@ -101,6 +103,7 @@ usage(const struct stage_run *r, FILE *f)
 		"  --backpressure       wait for room on a full output instead of dropping\n"
 		"  --busy-poll          never yield the core when idle\n"
 		"  --report             print the stage's counters (from another process) and exit\n"
+		"  --report-on-exit     print them when this stage stops\n"
 		"  --log-level [COMP:]LEVEL  err, warn, notice, info or debug\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n",
@@ -204,6 +207,7 @@ parse_args(struct stage_run *r, int argc, char **argv)
 		case OPT_BACKPRESSURE: r->cfg.backpressure = 1; break;
 		case OPT_BUSY_POLL: r->busy_poll = 1; break;
 		case OPT_REPORT: r->report = 1; break;
+		case OPT_REPORT_ON_EXIT: r->report_on_exit = 1; break;
 		case OPT_LOG_LEVEL:
 			if (mpdp_log_set_from_arg(optarg, &eb) != 0)
 				return bad_arg(r, "%s%s", eb.msg, "");
@@ -402,6 +406,8 @@ run(struct stage_run *r, const sigset_t *sigs)
 	printf("%s %s: in %" PRIu64 " pkts, sent %" PRIu64 " pkts, dropped %" PRIu64 " pkts\n",
 	       r->prog, r->cfg.id, t.in_packets, t.sent, t.dropped);
 	fflush(stdout);
+	if (r->report_on_exit)
+		report(r, stdout);
 	mpdp_stage_close(r->si);
 	return rc;
 }

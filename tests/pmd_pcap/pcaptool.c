@@ -6,11 +6,12 @@
  *       COUNT marked frames of mixed sizes (60 to 1514 bytes, both ends
  *       included), increasing timestamps; --snap N cuts records longer than
  *       N bytes to N (len is kept), --nano writes a nanosecond file.
- *   cmp IN OUT [--repeat N] [--marked] [--no-ts]
+ *   cmp IN OUT [--repeat N] [--marked] [--no-ts] [--set-dst MAC]
  *       OUT must hold IN's records N times over, in order, byte for byte,
  *       same caplen, len and (microsecond) timestamp; --marked ignores
  *       frames in OUT that are not ours, --no-ts skips the timestamps
- *       (live captures are stamped anew).
+ *       (live captures are stamped anew), --set-dst expects every frame
+ *       of IN with its destination MAC rewritten to MAC.
  *   cat OUT IN...
  *       the records of every IN, in order, into OUT (microseconds).
  *   send IF FILE [--burst N --gap-us U]
@@ -53,7 +54,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: pcaptool gen OUT COUNT [--nano] [--snap N] [--seq S] [--ts-step NS]\n"
-			"       pcaptool cmp IN OUT [--repeat N] [--marked] [--no-ts]\n"
+			"       pcaptool cmp IN OUT [--repeat N] [--marked] [--no-ts] [--set-dst MAC]\n"
 			"       pcaptool cat OUT IN...\n"
 			"       pcaptool send IF FILE [--burst N --gap-us U]\n"
 			"       pcaptool recv IF OUT COUNT TIMEOUT_MS\n");
@@ -187,7 +188,8 @@ free_all(struct rec *r, size_t n)
 static int
 cmd_cmp(int argc, char **argv)
 {
-	int marked = 0, ts = 1, bad = 0;
+	int marked = 0, ts = 1, bad = 0, set_dst = 0;
+	unsigned dst[6];
 	struct rec *a, *b;
 	size_t na, nb;
 	long repeat = 1;
@@ -201,11 +203,19 @@ cmd_cmp(int argc, char **argv)
 			marked = 1;
 		else if (strcmp(argv[i], "--no-ts") == 0)
 			ts = 0;
+		else if (strcmp(argv[i], "--set-dst") == 0 && i + 1 < argc &&
+			 sscanf(argv[++i], "%x:%x:%x:%x:%x:%x", &dst[0], &dst[1], &dst[2], &dst[3],
+				&dst[4], &dst[5]) == 6)
+			set_dst = 1;
 		else
 			return usage();
 	}
 	if (read_all(argv[0], 0, &a, &na) != 0 || read_all(argv[1], marked, &b, &nb) != 0)
 		return 1;
+	for (size_t i = 0; set_dst && i < na; i++) {
+		for (int k = 0; k < 6 && a[i].h.caplen >= 14; k++)
+			a[i].data[k] = (u_char)dst[k];
+	}
 	if (nb != na * (size_t)repeat) {
 		printf("count: %s has %zu records, %s has %zu, expected %zu\n", argv[0], na, argv[1],
 		       nb, na * (size_t)repeat);

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * probe: print an instance's counters as stable lines for the stage
+ * tests to read, one object per line:
+ *   port NAME rx N tx N missed N drops N errors N
+ *   pool NAME in_use N total N
+ *   ring NAME count N
+ *   stage ID state S in N sent N dropped N in_hand N restarts N
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "mpdp_pool.h"
+#include "mpdp_ring.h"
+#include "mpdp_shm.h"
+#include "mpdp_stage.h"
+
+static int
+print_pool(const struct mpdp_shm_memzone *mz, void *arg)
+{
+	struct mpdp_pool *pool = mz->addr;
+
+	(void)arg;
+	printf("pool %s in_use %u total %u\n", pool->name, mpdp_pool_in_use_count(pool), pool->n);
+	return 0;
+}
+
+static int
+print_ring(const struct mpdp_shm_memzone *mz, void *arg)
+{
+	struct mpdp_ring *r = mz->addr;
+
+	(void)arg;
+	printf("ring %s count %u\n", r->name, mpdp_ring_count(r));
+	return 0;
+}
+
+static int
+print_stage(struct mpdp_abi_stage *slot, void *arg)
+{
+	struct mpdp_stage_totals t;
+
+	(void)arg;
+	mpdp_stage_totals(slot, &t);
+	printf("stage %s state %s in %" PRIu64 " sent %" PRIu64 " dropped %" PRIu64
+	       " in_hand %" PRIu64 " restarts %u\n", slot->id,
+	       mpdp_stage_state_name(mpdp_stage_slot_state(slot)), t.in_packets, t.sent, t.dropped,
+	       t.in_hand, slot->restarts);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct mpdp_errbuf eb = { "" };
+	struct mpdp_shm *shm;
+	const struct mpdp_abi_header *h;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: probe NAME RUNTIME_DIR\n");
+		return 2;
+	}
+	if (mpdp_shm_attach(argv[1], argv[2], &shm, &eb) != 0) {
+		fprintf(stderr, "probe: %s\n", eb.msg);
+		return 1;
+	}
+	h = mpdp_shm_header(shm);
+	for (unsigned i = 0; i < MPDP_PORT_MAX; i++) {
+		const struct mpdp_abi_port *p = &h->ports[i];
+		uint64_t rx = 0, tx = 0, missed = 0, drops = 0, errors = 0;
+
+		if (p->state == MPDP_PORT_FREE)
+			continue;
+		for (unsigned q = 0; q < MPDP_PORT_QUEUE_MAX; q++) {
+			rx += p->queues[q].rx_packets;
+			tx += p->queues[q].tx_packets;
+			missed += p->queues[q].rx_missed;
+			drops += p->queues[q].tx_drops;
+			errors += p->queues[q].rx_errors + p->queues[q].tx_errors;
+		}
+		printf("port %s rx %" PRIu64 " tx %" PRIu64 " missed %" PRIu64 " drops %" PRIu64
+		       " errors %" PRIu64 "\n", p->name, rx, tx, missed, drops, errors);
+	}
+	mpdp_shm_memzone_walk(shm, MPDP_MZ_KIND_POOL, print_pool, NULL);
+	mpdp_shm_memzone_walk(shm, MPDP_MZ_KIND_RING, print_ring, NULL);
+	mpdp_stage_walk(shm, print_stage, NULL);
+	mpdp_shm_close(shm);
+	return 0;
+}

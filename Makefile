@@ -23,7 +23,7 @@ demo: build
 	tools/demo.sh $(BUILD)
 
 # The release build's tests, then the same tests under ASan+UBSan, then the
-# ring and pool suites under TSan.
+# ring, pool and stage suites under TSan.
 test: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	$(MAKE) --no-print-directory test-asan test-tsan
@@ -49,7 +49,7 @@ $(TSAN_BUILD)/build.ninja: | deps
 test-tsan: deps $(TSAN_BUILD)/build.ninja
 	meson compile -C $(TSAN_BUILD)
 	TSAN_OPTIONS=halt_on_error=1 meson test -C $(TSAN_BUILD) --print-errorlogs --num-processes 1 \
-		ring pool
+		ring pool stage
 
 bench: build
 	$(BUILD)/tools/mpdp-bench ring

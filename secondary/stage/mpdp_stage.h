@@ -42,6 +42,9 @@ struct mpdp_ring;
 /** Stage options one command line may carry (repeats included). */
 #define MPDP_STAGE_OPTIONS_MAX 32
 
+/** About how often a worker calls the stage's tick hook. */
+#define MPDP_STAGE_TICK_NS 100000000ull
+
 /** Default slots of a ring made on demand (--ring-size). */
 #define MPDP_STAGE_RING_SIZE 1024
 
@@ -88,6 +91,7 @@ struct mpdp_stage_env {
 	const struct mpdp_stage_config *cfg;
 	unsigned worker;           /**< which context (0 to n_workers - 1); 0 for report */
 	unsigned n_workers;
+	int json;                  /**< report: print one JSON object, not text */
 };
 
 /** A stage: what a packet function declares about itself. */
@@ -107,8 +111,16 @@ struct mpdp_stage {
 	/** Fill next[i] with the output of pkts[i], for i < n. */
 	void (*process)(void *ctx, struct mpdp_mbuf **pkts, uint16_t n, uint16_t *next);
 	/**
+	 * Optional. Called by each worker about every MPDP_STAGE_TICK_NS, with
+	 * or without traffic: for timers, rates, flushing (never between
+	 * process() and the dispatch of its burst).
+	 */
+	void (*tick)(void *ctx, uint64_t now_ns);
+	/**
 	 * Optional. Print what the stage knows (from its shared zones, so it
-	 * works from another process: `mpdp-<name> --report`, or SIGUSR1).
+	 * works from another process: `mpdp-<name> --report`, or SIGUSR1);
+	 * with env->json, one JSON object (the framework puts it under
+	 * "report", beside its own counters under "stage").
 	 * @return 0, or -errno with the reason in @p eb
 	 */
 	int (*report)(const struct mpdp_stage_env *env, FILE *f, struct mpdp_errbuf *eb);
@@ -158,6 +170,14 @@ int mpdp_stage_zone(const struct mpdp_stage_env *env, const char *suffix, uint64
  */
 int mpdp_stage_check_config(const struct mpdp_stage *stage, const struct mpdp_stage_config *cfg,
 			    struct mpdp_errbuf *eb);
+
+/**
+ * Find the zone "<id>.<suffix>" without making it (for report).
+ *
+ * @return 0 with its address and size, or -ENOENT with the reason in @p eb
+ */
+int mpdp_stage_zone_find(const struct mpdp_stage_env *env, const char *suffix, void **addr,
+			 uint64_t *len, struct mpdp_errbuf *eb);
 
 /** A stage running in this process. */
 struct mpdp_stage_instance;

@@ -27,6 +27,7 @@ struct stage_ctx_slot {
 	void *ctx;
 	int ready;                 /* init succeeded: fini is owed */
 	unsigned next_in;          /* input to try first on the next turn */
+	uint64_t next_tick_ns;     /* when the tick hook is due */
 };
 
 struct mpdp_stage_instance {
@@ -547,8 +548,15 @@ mpdp_stage_poll(struct mpdp_stage_instance *si, unsigned w, unsigned wid)
 	unsigned n = 0;
 
 	__atomic_store_n(&c->polls, polls, __ATOMIC_RELAXED);
-	if (polls % STAGE_HEARTBEAT_POLLS == 1)
-		__atomic_store_n(&c->heartbeat_ns, mpdp_time_ns(), __ATOMIC_RELAXED);
+	if (polls % STAGE_HEARTBEAT_POLLS == 1) {
+		uint64_t now = mpdp_time_ns();
+
+		__atomic_store_n(&c->heartbeat_ns, now, __ATOMIC_RELAXED);
+		if (si->stage->tick != NULL && now >= cs->next_tick_ns) {
+			si->stage->tick(cs->ctx, now);
+			cs->next_tick_ns = now + MPDP_STAGE_TICK_NS;
+		}
+	}
 	/* Inputs in turn, starting after the one that last gave packets. */
 	for (unsigned t = 0; t < si->cfg.n_in && n == 0; t++) {
 		unsigned i = (cs->next_in + t) % si->cfg.n_in;
@@ -728,6 +736,33 @@ mpdp_stage_output_bound(const struct mpdp_stage_env *env, uint16_t next)
 	return 0;
 }
 
+static int
+zone_name(const struct mpdp_stage_env *env, const char *suffix, char zone[MPDP_NAME_MAX],
+	  struct mpdp_errbuf *eb)
+{
+	if ((size_t)snprintf(zone, MPDP_NAME_MAX, "%s.%s", env->cfg->id, suffix) >= MPDP_NAME_MAX)
+		return mpdp_err_set(eb, -EINVAL, "stage %s: zone name '%s.%s' longer than %d characters",
+				    env->cfg->id, env->cfg->id, suffix, MPDP_NAME_MAX - 1);
+	return 0;
+}
+
+int
+mpdp_stage_zone_find(const struct mpdp_stage_env *env, const char *suffix, void **addr,
+		     uint64_t *len, struct mpdp_errbuf *eb)
+{
+	struct mpdp_shm_memzone mz;
+	char zone[MPDP_NAME_MAX];
+	int rc = zone_name(env, suffix, zone, eb);
+
+	if (rc != 0)
+		return rc;
+	if (mpdp_shm_memzone_lookup(env->shm, zone, MPDP_MZ_KIND_RAW, &mz) != 0)
+		return mpdp_err_set(eb, -ENOENT, "stage %s has no zone %s", env->cfg->id, zone);
+	*addr = mz.addr;
+	*len = mz.len;
+	return 0;
+}
+
 int
 mpdp_stage_zone(const struct mpdp_stage_env *env, const char *suffix, uint64_t len, void **addr,
 		struct mpdp_errbuf *eb)
@@ -737,9 +772,9 @@ mpdp_stage_zone(const struct mpdp_stage_env *env, const char *suffix, uint64_t l
 	char zone[MPDP_NAME_MAX];
 	int rc;
 
-	if ((size_t)snprintf(zone, sizeof(zone), "%s.%s", env->cfg->id, suffix) >= sizeof(zone))
-		return mpdp_err_set(eb, -EINVAL, "stage %s: zone name '%s.%s' longer than %d characters",
-				    env->cfg->id, env->cfg->id, suffix, MPDP_NAME_MAX - 1);
+	rc = zone_name(env, suffix, zone, eb);
+	if (rc != 0)
+		return rc;
 	rc = mpdp_shm_memzone_reserve(env->shm, zone, len, 0, -1, MPDP_MZ_KIND_RAW, addr);
 	if (rc == 0)
 		return 0;

@@ -29,7 +29,7 @@
 
 enum {
 	OPT_NAME = 1, OPT_RUNTIME_DIR, OPT_STAGE, OPT_IN, OPT_OUT, OPT_BURST, OPT_RING_SIZE,
-	OPT_BACKPRESSURE, OPT_BUSY_POLL, OPT_REPORT, OPT_REPORT_ON_EXIT, OPT_LOG_LEVEL, OPT_VERSION,
+	OPT_BACKPRESSURE, OPT_BUSY_POLL, OPT_REPORT, OPT_REPORT_ON_EXIT, OPT_JSON, OPT_LOG_LEVEL, OPT_VERSION,
 };
 
 static const struct option common_opts[] = {
@@ -44,6 +44,7 @@ static const struct option common_opts[] = {
 	{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
 	{ "report", no_argument, NULL, OPT_REPORT },
 	{ "report-on-exit", no_argument, NULL, OPT_REPORT_ON_EXIT },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -71,6 +72,7 @@ struct stage_run {
 	int busy_poll;
 	int report;
 	int report_on_exit;
+	int json;
 	struct mpdp_shm *shm;
 	struct mpdp_stage_instance *si;
 	struct stage_thread threads[MPDP_STAGE_WORKERS_MAX];
@@ -104,6 +106,7 @@ usage(const struct stage_run *r, FILE *f)
 		"  --busy-poll          never yield the core when idle\n"
 		"  --report             print the stage's counters (from another process) and exit\n"
 		"  --report-on-exit     print them when this stage stops\n"
+		"  --json               reports as one JSON object\n"
 		"  --log-level [COMP:]LEVEL  err, warn, notice, info or debug\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n",
@@ -208,6 +211,7 @@ parse_args(struct stage_run *r, int argc, char **argv)
 		case OPT_BUSY_POLL: r->busy_poll = 1; break;
 		case OPT_REPORT: r->report = 1; break;
 		case OPT_REPORT_ON_EXIT: r->report_on_exit = 1; break;
+		case OPT_JSON: r->json = 1; break;
 		case OPT_LOG_LEVEL:
 			if (mpdp_log_set_from_arg(optarg, &eb) != 0)
 				return bad_arg(r, "%s%s", eb.msg, "");
@@ -264,12 +268,36 @@ print_counters(const struct mpdp_abi_stage *slot, FILE *f)
 		t.out_packets[0], t.out_bytes[0], t.dropped);
 }
 
+static void
+print_counters_json(const struct mpdp_abi_stage *slot, FILE *f)
+{
+	struct mpdp_stage_totals t;
+	uint64_t end = slot->stopped_ns ? slot->stopped_ns : mpdp_time_ns();
+
+	mpdp_stage_totals(slot, &t);
+	fprintf(f, "{\"id\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
+		"\"seconds\":%.3f,\"workers\":%u,\"restarts\":%u,\"in\":[", slot->id, slot->kind,
+		mpdp_stage_state_name(mpdp_stage_slot_state(slot)), mpdp_stage_slot_pid(slot),
+		slot->started_ns && end > slot->started_ns ? (double)(end - slot->started_ns) / 1e9 : 0,
+		slot->n_workers, slot->restarts);
+	for (unsigned i = 0; i < slot->n_in && i < MPDP_STAGE_IO_MAX; i++)
+		fprintf(f, "%s\"%s\"", i ? "," : "", slot->in[i]);
+	fprintf(f, "],\"in_packets\":%" PRIu64 ",\"in_bytes\":%" PRIu64 ",\"in_hand\":%" PRIu64
+		",\"sent\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"outputs\":[", t.in_packets,
+		t.in_bytes, t.in_hand, t.sent, t.dropped);
+	for (unsigned k = 0; k < slot->n_next && k < MPDP_STAGE_IO_MAX; k++)
+		fprintf(f, "%s{\"name\":\"%s\",\"ring\":\"%s\",\"packets\":%" PRIu64
+			",\"bytes\":%" PRIu64 ",\"dropped\":%" PRIu64 "}", k ? "," : "", slot->next[k],
+			slot->out[k], t.out_packets[k], t.out_bytes[k], t.out_drops[k]);
+	fprintf(f, "]}");
+}
+
 static int
 report(struct stage_run *r, FILE *f)
 {
 	struct mpdp_errbuf eb = { "" };
 	struct mpdp_abi_stage *slot;
-	struct mpdp_stage_env env = { r->shm, r->stage, &r->cfg, 0, 1 };
+	struct mpdp_stage_env env = { r->shm, r->stage, &r->cfg, 0, 1, r->json };
 	int rc = mpdp_stage_find(r->shm, r->cfg.id, &slot);
 
 	if (rc != 0) {
@@ -281,14 +309,24 @@ report(struct stage_run *r, FILE *f)
 		fprintf(stderr, "%s: stage '%s' is an mpdp-%s stage\n", r->prog, r->cfg.id, slot->kind);
 		return 1;
 	}
-	print_counters(slot, f);
+	if (r->json) {
+		fprintf(f, "{\"stage\":");
+		print_counters_json(slot, f);
+		fprintf(f, r->stage->report != NULL ? ",\"report\":" : "");
+	} else {
+		print_counters(slot, f);
+	}
 	if (r->stage->report != NULL) {
 		rc = r->stage->report(&env, f, &eb);
 		if (rc != 0) {
 			fprintf(stderr, "%s: %s\n", r->prog, eb.msg[0] ? eb.msg : mpdp_strerror(rc));
+			if (r->json)
+				fprintf(f, "null}\n");
 			return 1;
 		}
 	}
+	if (r->json)
+		fprintf(f, "}\n");
 	fflush(f);
 	return 0;
 }

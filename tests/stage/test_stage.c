@@ -79,6 +79,25 @@ static const struct mpdp_stage split_stage = {
 	.process = split_process,
 };
 
+static int ticks;
+
+static void
+count_tick(void *vctx, uint64_t now_ns)
+{
+	(void)vctx;
+	assert_true(now_ns > 0);
+	ticks++;
+}
+
+static const struct mpdp_stage ticking_stage = {
+	.name = "split",
+	.ctx_size = sizeof(struct split_ctx),
+	.n_next = SPLIT_N_NEXT,
+	.next_names = split_next,
+	.process = split_process,
+	.tick = count_tick,
+};
+
 static const struct mpdp_stage other_stage = {
 	.name = "other",
 	.n_next = 2,
@@ -574,9 +593,10 @@ test_zones_are_found_again_and_sizes_checked(void **state)
 {
 	struct fixture *f = *state;
 	struct mpdp_stage_config cfg = { .id = "z1" };
-	struct mpdp_stage_env env = { f->ti.shm, &split_stage, &cfg, 0, 1 };
+	struct mpdp_stage_env env = { .shm = f->ti.shm, .stage = &split_stage, .cfg = &cfg, .n_workers = 1 };
 	struct mpdp_errbuf eb = { "" };
 	void *a = NULL, *b = NULL;
+	uint64_t len = 0;
 
 	assert_int_equal(mpdp_stage_zone(&env, "state", 1000, &a, &eb), 0);
 	((char *)a)[0] = 42;
@@ -586,6 +606,11 @@ test_zones_are_found_again_and_sizes_checked(void **state)
 	assert_int_equal(mpdp_stage_zone(&env, "state", 5000, &b, &eb), -EEXIST);
 	assert_non_null(strstr(eb.msg, "z1.state exists with 1024 bytes, this configuration needs 5056"));
 	assert_int_equal(mpdp_stage_zone(&env, "a-suffix-that-is-much-too-long", 64, &b, &eb), -EINVAL);
+	assert_int_equal(mpdp_stage_zone_find(&env, "state", &b, &len, &eb), 0);
+	assert_ptr_equal(a, b);
+	assert_int_equal(len, 1024);
+	assert_int_equal(mpdp_stage_zone_find(&env, "other", &b, &len, &eb), -ENOENT);
+	assert_non_null(strstr(eb.msg, "stage z1 has no zone z1.other"));
 }
 
 static void
@@ -594,7 +619,7 @@ test_options_give_the_last_value_and_every_value(void **state)
 	struct mpdp_stage_config cfg = { .id = "o", .n_options = 3,
 		.options = { { "rule", "a" }, { "flag", "" }, { "rule", "b" } },
 		.n_out = 1, .out = { { "odd", "r" } } };
-	struct mpdp_stage_env env = { NULL, &split_stage, &cfg, 0, 1 };
+	struct mpdp_stage_env env = { .stage = &split_stage, .cfg = &cfg, .n_workers = 1 };
 	unsigned it = 0;
 
 	(void)state;
@@ -607,6 +632,28 @@ test_options_give_the_last_value_and_every_value(void **state)
 	assert_true(mpdp_stage_output_bound(&env, SPLIT_ODD));
 	assert_false(mpdp_stage_output_bound(&env, SPLIT_EVEN));
 	assert_false(mpdp_stage_output_bound(&env, SPLIT_DROP));
+}
+
+static void
+test_tick_runs_without_traffic_about_every_100_ms(void **state)
+{
+	struct fixture *f = *state;
+	struct mpdp_stage_config cfg = config("t1");
+	struct mpdp_stage_instance *si;
+	struct mpdp_errbuf eb = { "" };
+
+	ticks = 0;
+	assert_int_equal(mpdp_stage_open(f->ti.shm, &ticking_stage, &cfg, &si, &eb), 0);
+	assert_int_equal(mpdp_stage_poll(si, 0, f->wid), 0);
+	assert_int_equal(ticks, 1);
+	for (unsigned i = 0; i < 1000; i++)
+		mpdp_stage_poll(si, 0, f->wid);
+	assert_int_equal(ticks, 1);          /* well under 100 ms */
+	usleep(150 * 1000);
+	for (unsigned i = 0; i < 256; i++)
+		mpdp_stage_poll(si, 0, f->wid);
+	assert_int_equal(ticks, 2);
+	mpdp_stage_close(si);
 }
 
 static void
@@ -636,6 +683,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_taking_over_a_running_slot_of_a_dead_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_waits_for_room_then_gives_up_when_stopping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_are_found_again_and_sizes_checked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tick_runs_without_traffic_about_every_100_ms, setup, teardown),
 		cmocka_unit_test(test_options_give_the_last_value_and_every_value),
 		cmocka_unit_test(test_every_state_has_a_name),
 	};

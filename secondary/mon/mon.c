@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pcap/pcap.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +22,6 @@
 #include "mpdp_log.h"
 #include "mpdp_mbuf.h"
 #include "mpdp_pkt.h"
-#include "mpdp_shm.h"
 #include "mpdp_stage.h"
 #include "mpdp_time.h"
 
@@ -31,7 +29,7 @@ enum { MON_NEXT_DROP = MPDP_STAGE_NEXT_DROP, MON_NEXT_OUT, MON_N_NEXT };
 
 #define MON_ZONE_SUFFIX "mon"
 #define MON_MAGIC 0x314e4f4du       /* "MON1" little-endian */
-#define MON_VERSION 1
+#define MON_VERSION 2
 #define MON_FLOWS_MIN 64u
 #define MON_FLOWS_MAX 1048576u
 #define MON_FLOWS_DEFAULT 4096u
@@ -43,6 +41,8 @@ enum { MON_NEXT_DROP = MPDP_STAGE_NEXT_DROP, MON_NEXT_OUT, MON_N_NEXT };
 #define MON_SNAPLEN 65535
 #define MON_NS 1000000000ull
 #define MON_PCAP_BUF (1u << 20)
+/* Ticks are MPDP_STAGE_TICK_NS or more apart: this many reach a second back. */
+#define MON_SAMPLES (MON_NS / MPDP_STAGE_TICK_NS + 1)
 
 /* Counters of the zone: enum, report name. Totals first, then protocols. */
 #define MON_COUNTERS(_) \
@@ -133,15 +133,19 @@ struct mon_zone {
 	_Atomic uint64_t flows_used;
 	_Atomic uint64_t c[MON_C_N_];
 	_Atomic uint64_t sizes[MON_N_BINS];
-	/* once a second, by the worker */
-	_Atomic uint64_t tick_ns;  /* CLOCK_MONOTONIC of the last rate tick */
-	_Atomic uint64_t tick_packets, tick_bytes; /* totals at that tick */
-	_Atomic uint64_t rate_pps, rate_bps;       /* over the second before it */
+	/* at each tick of the worker */
+	_Atomic uint64_t rate_pps, rate_bps; /* over the last second or a little more */
 	_Atomic uint64_t run_ns;   /* time counted by processes, up to run_mark_ns */
 	_Atomic uint64_t run_mark_ns; /* since when the live process runs; 0: none */
 	struct mon_flow flows[];
 };
 
+/* The totals at one tick. */
+struct mon_sample {
+	uint64_t ns, packets, bytes;
+};
+
+/* Everything here is the worker's: process and tick run on its thread. */
 struct mon_ctx {
 	struct mon_zone *z;
 	uint32_t mask;             /* flow_slots - 1 */
@@ -151,25 +155,15 @@ struct mon_ctx {
 	struct bpf_program filter;
 	pcap_t *dead;              /* for the filter and the dumper */
 	pcap_dumper_t *dump;
-	char *pcap_path;
-	/*
-	 * The framework calls process only when packets come, so a flusher
-	 * thread writes out what an idle worker left buffered. The lock is
-	 * taken once per burst, and only with --pcap.
-	 */
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	pthread_t flusher;
-	int flusher_started;
-	int flusher_stop;          /* under lock */
-	uint64_t flush_ns;         /* under lock: CLOCK_MONOTONIC of the last flush */
+	int unflushed;             /* dump has packets written since its last flush */
+	struct mon_sample samples[MON_SAMPLES]; /* at the last ticks; the oldest at [next] */
+	unsigned next;
 };
 
 /* What the options say, for init and report. */
 struct mon_opts {
 	uint32_t flows;
 	unsigned top;
-	int json;
 	const char *pcap;
 	const char *filter;
 };
@@ -181,11 +175,23 @@ ld(_Atomic uint64_t *p)
 }
 
 static void
+store(_Atomic uint64_t *p, uint64_t v)
+{
+	atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+static void
 add(_Atomic uint64_t *p, uint64_t v)
 {
 	/* One writer: a load and a store, no locked read-modify-write. */
-	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + v,
-			      memory_order_relaxed);
+	store(p, ld(p) + v);
+}
+
+/* @p n counted over @p ns nanoseconds, per second (0 over no time). */
+static uint64_t
+per_second(double n, uint64_t ns)
+{
+	return ns > 0 ? (uint64_t)(n * 1e9 / (double)ns) : 0;
 }
 
 static size_t
@@ -233,7 +239,6 @@ opts_parse(const struct mpdp_stage_env *env, struct mon_opts *o, struct mpdp_err
 					    MON_TOP_MAX);
 		o->top = (unsigned)v;
 	}
-	o->json = env->json;
 	o->pcap = mpdp_stage_option(env, "pcap");
 	if (o->pcap != NULL && *o->pcap == '\0')
 		return mpdp_err_set(eb, -EINVAL, "--pcap needs a file name");
@@ -241,48 +246,38 @@ opts_parse(const struct mpdp_stage_env *env, struct mon_opts *o, struct mpdp_err
 	return 0;
 }
 
-/* "<id>.mon" */
-static int
-zone_name(const struct mpdp_stage_env *env, char *name, size_t size, struct mpdp_errbuf *eb)
-{
-	int len = snprintf(name, size, "%s.%s", env->cfg->id, MON_ZONE_SUFFIX);
-
-	if (len < 0 || (size_t)len >= size)
-		return mpdp_err_set(eb, -EINVAL, "stage id '%s' is too long for its zone name",
-				    env->cfg->id);
-	return 0;
-}
-
 /*
- * Check a zone found in shared memory before believing anything in it.
- * @p want_slots is 0 when any table size will do (the report).
+ * Check the zone of stage @p id (found in shared memory) before believing
+ * anything in it. @p want_slots is 0 when any table size will do (the report).
  */
 static int
-zone_check(const char *name, void *addr, uint64_t len, uint32_t want_slots,
+zone_check(const char *id, void *addr, uint64_t len, uint32_t want_slots,
 	   struct mpdp_errbuf *eb)
 {
 	struct mon_zone *z = addr;
 	uint32_t slots;
 
 	if (len < sizeof(*z))
-		return mpdp_err_set(eb, -EPROTO, "zone '%s' is %" PRIu64 " bytes: not a mon zone",
-				    name, len);
+		return mpdp_err_set(eb, -EPROTO, "zone '%s." MON_ZONE_SUFFIX "' is %" PRIu64
+				    " bytes: not a mon zone", id, len);
 	/* A2 pairs with R2: the header is whole once magic is seen. */
 	if (atomic_load_explicit(&z->magic, memory_order_acquire) != MON_MAGIC)
-		return mpdp_err_set(eb, -EPROTO, "zone '%s' is not a mon zone (bad magic), or its "
-				    "mon died before setting it up", name);
+		return mpdp_err_set(eb, -EPROTO, "zone '%s." MON_ZONE_SUFFIX "' is not a mon zone "
+				    "(bad magic), or its mon died before setting it up", id);
 	if (z->version != MON_VERSION || z->header_size != offsetof(struct mon_zone, flows))
-		return mpdp_err_set(eb, -EPROTO, "zone '%s' has mon layout version %u, this "
-				    "program reads version %u", name, z->version, MON_VERSION);
+		return mpdp_err_set(eb, -EPROTO, "zone '%s." MON_ZONE_SUFFIX "' has mon layout "
+				    "version %u, this program reads version %u", id, z->version,
+				    MON_VERSION);
 	slots = z->flow_slots;
 	if (slots < MON_FLOWS_MIN || slots > MON_FLOWS_MAX || (slots & (slots - 1)) ||
 	    z->zone_len != zone_size(slots) || len < zone_size(slots))
-		return mpdp_err_set(eb, -EPROTO, "zone '%s': inconsistent header (%u flow slots, "
-				    "%" PRIu64 " bytes)", name, slots, len);
+		return mpdp_err_set(eb, -EPROTO, "zone '%s." MON_ZONE_SUFFIX "': inconsistent "
+				    "header (%u flow slots, %" PRIu64 " bytes)", id, slots, len);
 	if (want_slots != 0 && slots != want_slots)
-		return mpdp_err_set(eb, -EEXIST, "zone '%s' holds a flow table of %u slots, not "
-				    "--flows %u: restart with --flows %u to continue its counters, "
-				    "or use another --stage id", name, slots, want_slots, slots);
+		return mpdp_err_set(eb, -EEXIST, "zone '%s." MON_ZONE_SUFFIX "' holds a flow table "
+				    "of %u slots, not --flows %u: restart with --flows %u to continue "
+				    "its counters, or use another --stage id", id, slots, want_slots,
+				    slots);
 	return 0;
 }
 
@@ -337,8 +332,7 @@ flow_get(struct mon_ctx *ctx, const struct mon_key *k)
 			f->key = *k;
 			/* R1: publish the key; pairs with A1 in the report. */
 			atomic_store_explicit(&f->tag, tag, memory_order_release);
-			atomic_store_explicit(&z->flows_used, ++ctx->flows_used,
-					      memory_order_relaxed);
+			store(&z->flows_used, ++ctx->flows_used);
 			return f;
 		}
 		if (t == tag && memcmp(&f->key, k, sizeof(*k)) == 0)
@@ -430,27 +424,7 @@ capture(struct mon_ctx *ctx, const struct mpdp_mbuf *m, const uint8_t *data, uin
 	h.ts.tv_usec = (suseconds_t)(ts % MON_NS / 1000);
 	h.caplen = h.len = m->data_len;
 	pcap_dump((u_char *)ctx->dump, &h, data);
-}
-
-/* Once a second: the rates, and the time counted so far. */
-static void
-tick(struct mon_ctx *ctx, uint64_t now)
-{
-	struct mon_zone *z = ctx->z;
-	uint64_t last = ld(&z->tick_ns), dt = now - last;
-	uint64_t pk = ld(&z->c[MON_C_PACKETS]), by = ld(&z->c[MON_C_BYTES]);
-
-	atomic_store_explicit(&z->rate_pps,
-			      (uint64_t)((double)(pk - ld(&z->tick_packets)) * 1e9 / (double)dt),
-			      memory_order_relaxed);
-	atomic_store_explicit(&z->rate_bps,
-			      (uint64_t)((double)(by - ld(&z->tick_bytes)) * 8e9 / (double)dt),
-			      memory_order_relaxed);
-	atomic_store_explicit(&z->tick_packets, pk, memory_order_relaxed);
-	atomic_store_explicit(&z->tick_bytes, by, memory_order_relaxed);
-	atomic_store_explicit(&z->tick_ns, now, memory_order_relaxed);
-	add(&z->run_ns, now - ld(&z->run_mark_ns));
-	atomic_store_explicit(&z->run_mark_ns, now, memory_order_relaxed);
+	ctx->unflushed = 1;
 }
 
 static void
@@ -459,10 +433,8 @@ mon_process(void *vctx, struct mpdp_mbuf **pkts, uint16_t n, uint16_t *next)
 	struct mon_ctx *ctx = vctx;
 	struct mon_zone *z = ctx->z;
 	uint64_t d[MON_C_N_] = { 0 }, sizes[MON_N_BINS] = { 0 };
-	uint64_t now, now_real = 0;
+	uint64_t now_real = 0;
 
-	if (ctx->dump != NULL)
-		pthread_mutex_lock(&ctx->lock);
 	for (uint16_t i = 0; i < n; i++) {
 		const struct mpdp_mbuf *m = pkts[i];
 		const uint8_t *data = mpdp_mbuf_data(m);
@@ -489,93 +461,41 @@ mon_process(void *vctx, struct mpdp_mbuf **pkts, uint16_t n, uint16_t *next)
 		if (sizes[b] != 0)
 			add(&z->sizes[b], sizes[b]);
 	}
-	now = mpdp_time_ns();
-	if (now - ld(&z->tick_ns) >= MON_NS)
-		tick(ctx, now);
-	if (ctx->dump != NULL) {
-		if (now - ctx->flush_ns >= MON_NS) {
-			pcap_dump_flush(ctx->dump);
-			ctx->flush_ns = now;
-		}
-		pthread_mutex_unlock(&ctx->lock);
-	}
 }
 
-/* Flush what the worker wrote if it has not for a second (it went idle). */
-static void *
-flusher_main(void *arg)
-{
-	struct mon_ctx *ctx = arg;
-	struct timespec at;
-
-	pthread_mutex_lock(&ctx->lock);
-	while (!ctx->flusher_stop) {
-		uint64_t now = mpdp_time_ns();
-
-		if (now - ctx->flush_ns >= MON_NS) {
-			pcap_dump_flush(ctx->dump);
-			ctx->flush_ns = now;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &at);
-		at.tv_nsec += 250000000L;
-		if (at.tv_nsec >= 1000000000L) {
-			at.tv_sec++;
-			at.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&ctx->wake, &ctx->lock, &at);
-	}
-	pthread_mutex_unlock(&ctx->lock);
-	return NULL;
-}
-
-static int
-flusher_start(struct mon_ctx *ctx, struct mpdp_errbuf *eb)
-{
-	pthread_condattr_t ca;
-	int rc;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	rc = pthread_cond_init(&ctx->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if (rc != 0)
-		return mpdp_err_set(eb, -rc, "--pcap: cannot make a condition variable: %s",
-				    strerror(rc));
-	rc = pthread_mutex_init(&ctx->lock, NULL);
-	if (rc == 0) {
-		ctx->flush_ns = mpdp_time_ns();
-		rc = pthread_create(&ctx->flusher, NULL, flusher_main, ctx);
-		if (rc != 0)
-			pthread_mutex_destroy(&ctx->lock);
-	}
-	if (rc != 0) {
-		pthread_cond_destroy(&ctx->wake);
-		return mpdp_err_set(eb, -rc, "--pcap: cannot start the flusher thread: %s",
-				    strerror(rc));
-	}
-	ctx->flusher_started = 1;
-	return 0;
-}
-
+/*
+ * Every 100 ms or so, traffic or not: the rates since the newest sample that
+ * is a second old (or the oldest, in the first second), the time counted so
+ * far, and the capture written out.
+ */
 static void
-flusher_stop(struct mon_ctx *ctx)
+mon_tick(void *vctx, uint64_t now)
 {
-	if (!ctx->flusher_started)
-		return;
-	pthread_mutex_lock(&ctx->lock);
-	ctx->flusher_stop = 1;
-	pthread_cond_signal(&ctx->wake);
-	pthread_mutex_unlock(&ctx->lock);
-	pthread_join(ctx->flusher, NULL);
-	pthread_cond_destroy(&ctx->wake);
-	pthread_mutex_destroy(&ctx->lock);
-	ctx->flusher_started = 0;
+	struct mon_ctx *ctx = vctx;
+	struct mon_zone *z = ctx->z;
+	struct mon_sample cur = { now, ld(&z->c[MON_C_PACKETS]), ld(&z->c[MON_C_BYTES]) };
+	const struct mon_sample *old = NULL;
+
+	for (unsigned i = 1; i <= MON_SAMPLES; i++) {
+		old = &ctx->samples[(ctx->next + MON_SAMPLES - i) % MON_SAMPLES];
+		if (now - old->ns >= MON_NS)
+			break;
+	}
+	store(&z->rate_pps, per_second((double)(cur.packets - old->packets), now - old->ns));
+	store(&z->rate_bps, per_second(8.0 * (double)(cur.bytes - old->bytes), now - old->ns));
+	ctx->samples[ctx->next] = cur;
+	ctx->next = (ctx->next + 1) % MON_SAMPLES;
+	add(&z->run_ns, now - ld(&z->run_mark_ns));
+	store(&z->run_mark_ns, now);
+	if (ctx->unflushed) {
+		pcap_dump_flush(ctx->dump);
+		ctx->unflushed = 0;
+	}
 }
 
 static void
 capture_close(struct mon_ctx *ctx)
 {
-	flusher_stop(ctx);
 	if (ctx->dump != NULL)
 		pcap_dump_close(ctx->dump);
 	ctx->dump = NULL;
@@ -585,8 +505,6 @@ capture_close(struct mon_ctx *ctx)
 	if (ctx->dead != NULL)
 		pcap_close(ctx->dead);
 	ctx->dead = NULL;
-	free(ctx->pcap_path);
-	ctx->pcap_path = NULL;
 }
 
 static int
@@ -617,7 +535,7 @@ capture_open(struct mon_ctx *ctx, const struct mon_opts *o, struct mpdp_errbuf *
 			     strerror(-err));
 		goto fail;
 	}
-	/* Large writes; flushed once a second, by the worker or the flusher. */
+	/* Large writes; the tick flushes what a quiet input leaves buffered. */
 	setvbuf(fp, NULL, _IOFBF, MON_PCAP_BUF);
 	ctx->dump = pcap_dump_fopen(ctx->dead, fp);
 	if (ctx->dump == NULL) {
@@ -626,20 +544,8 @@ capture_open(struct mon_ctx *ctx, const struct mon_opts *o, struct mpdp_errbuf *
 		unlink(o->pcap);
 		goto fail;
 	}
-	ctx->pcap_path = strdup(o->pcap);
-	if (ctx->pcap_path == NULL) {
-		err = mpdp_err_set(eb, -ENOMEM, "out of memory");
-		goto fail_unlink;
-	}
-	err = flusher_start(ctx, eb);
-	if (err != 0)
-		goto fail_unlink;
 	return 0;
 
-fail_unlink:
-	pcap_dump_close(ctx->dump);
-	ctx->dump = NULL;
-	unlink(o->pcap);
 fail:
 	capture_close(ctx);
 	return err;
@@ -649,67 +555,63 @@ static int
 mon_init(void *vctx, const struct mpdp_stage_env *env, struct mpdp_errbuf *eb)
 {
 	struct mon_ctx *ctx = vctx;
-	struct mpdp_shm_memzone mz;
+	struct mon_sample start;
 	struct mon_opts o;
-	char name[MPDP_NAME_MAX];
 	struct mon_zone *z;
+	uint64_t len;
 	void *addr;
-	uint64_t now;
 	int rc;
 
 	rc = opts_parse(env, &o, eb);
-	if (rc == 0)
-		rc = zone_name(env, name, sizeof(name), eb);
+	if (rc != 0)
+		return rc;
 	/* Refuse a zone of another table size (or not ours) before making anything. */
-	if (rc == 0 && mpdp_shm_memzone_lookup(env->shm, name, MPDP_MZ_KIND_ANY, &mz) == 0 &&
-	    !zone_blank(mz.addr, mz.len))
-		rc = zone_check(name, mz.addr, mz.len, o.flows, eb);
+	rc = mpdp_stage_zone_find(env, MON_ZONE_SUFFIX, &addr, &len, eb);
+	if (rc == 0 && !zone_blank(addr, len))
+		rc = zone_check(env->cfg->id, addr, len, o.flows, eb);
+	else if (rc == -ENOENT)
+		rc = 0;
 	if (rc == 0)
 		rc = capture_open(ctx, &o, eb);
 	if (rc != 0)
 		return rc;
 	rc = mpdp_stage_zone(env, MON_ZONE_SUFFIX, zone_size(o.flows), &addr, eb);
-	if (rc < 0)
-		goto fail;
+	if (rc < 0) {
+		if (o.pcap != NULL)
+			unlink(o.pcap);
+		capture_close(ctx);
+		return rc;
+	}
 	z = addr;
-	/* Blank: just made, or its maker died before writing the header. The
-	 * framework lets one process at a time run the id, so nobody races us. */
-	if (rc == 0 || zone_blank(addr, zone_size(o.flows))) {
+	/* Blank: just made, or its maker died before writing the header (a zone
+	 * with a header passed zone_check above). The framework lets one process
+	 * at a time run the id, so nobody races us. */
+	if (zone_blank(addr, zone_size(o.flows))) {
 		z->version = MON_VERSION;
 		z->header_size = offsetof(struct mon_zone, flows);
 		z->flow_slots = o.flows;
 		z->zone_len = zone_size(o.flows);
 		/* R2: the header is whole before magic says so; pairs with A2. */
 		atomic_store_explicit(&z->magic, MON_MAGIC, memory_order_release);
-	} else {
-		rc = zone_check(name, addr, zone_size(o.flows), o.flows, eb);
-		if (rc != 0)
-			goto fail;
 	}
 	ctx->z = z;
 	ctx->mask = o.flows - 1;
 	ctx->probe = o.flows < MON_PROBE_MAX ? o.flows : MON_PROBE_MAX;
 	ctx->flows_used = ld(&z->flows_used);
-	now = mpdp_time_ns();
+	start = (struct mon_sample){ mpdp_time_ns(), ld(&z->c[MON_C_PACKETS]),
+				     ld(&z->c[MON_C_BYTES]) };
 	/* A process that died left its mark: the time since its last tick is lost. */
-	atomic_store_explicit(&z->run_mark_ns, now, memory_order_relaxed);
+	store(&z->run_mark_ns, start.ns);
 	/* Rates start afresh: the time the stage was down is no part of them. */
-	atomic_store_explicit(&z->tick_packets, ld(&z->c[MON_C_PACKETS]), memory_order_relaxed);
-	atomic_store_explicit(&z->tick_bytes, ld(&z->c[MON_C_BYTES]), memory_order_relaxed);
-	atomic_store_explicit(&z->rate_pps, 0, memory_order_relaxed);
-	atomic_store_explicit(&z->rate_bps, 0, memory_order_relaxed);
-	atomic_store_explicit(&z->tick_ns, now, memory_order_relaxed);
+	for (unsigned i = 0; i < MON_SAMPLES; i++)
+		ctx->samples[i] = start;
+	store(&z->rate_pps, 0);
+	store(&z->rate_bps, 0);
 	add(&z->starts, 1);
-	MPDP_LOG(INFO, "stage %s: zone %s, %u flow slots, %" PRIu64 " in use, %" PRIu64
-		 " packets so far", env->cfg->id, name, o.flows, ctx->flows_used,
-		 ld(&z->c[MON_C_PACKETS]));
+	MPDP_LOG(INFO, "stage %s: zone %s." MON_ZONE_SUFFIX ", %u flow slots, %" PRIu64
+		 " in use, %" PRIu64 " packets so far", env->cfg->id, env->cfg->id, o.flows,
+		 ctx->flows_used, start.packets);
 	return 0;
-
-fail:
-	if (ctx->pcap_path != NULL)
-		unlink(ctx->pcap_path);
-	capture_close(ctx);
-	return rc;
 }
 
 static void
@@ -717,12 +619,9 @@ mon_fini(void *vctx)
 {
 	struct mon_ctx *ctx = vctx;
 	struct mon_zone *z = ctx->z;
-	uint64_t now = mpdp_time_ns();
 
-	if (z != NULL) {
-		add(&z->run_ns, now - ld(&z->run_mark_ns));
-		atomic_store_explicit(&z->run_mark_ns, 0, memory_order_relaxed);
-	}
+	add(&z->run_ns, mpdp_time_ns() - ld(&z->run_mark_ns));
+	store(&z->run_mark_ns, 0);
 	capture_close(ctx);
 }
 
@@ -802,7 +701,7 @@ static void
 snap_take(struct mon_zone *z, const struct mpdp_stage_env *env, struct mon_snap *s)
 {
 	struct mpdp_abi_stage *slot;
-	uint64_t now = mpdp_time_ns(), tick, run, mark;
+	uint64_t now = mpdp_time_ns(), run = ld(&z->run_ns), mark = ld(&z->run_mark_ns);
 
 	for (unsigned c = 0; c < MON_C_N_; c++)
 		s->c[c] = ld(&z->c[c]);
@@ -817,29 +716,14 @@ snap_take(struct mon_zone *z, const struct mpdp_stage_env *env, struct mon_snap 
 
 		s->running = st == MPDP_STAGE_RUNNING || st == MPDP_STAGE_STOPPING;
 	}
-	tick = ld(&z->tick_ns);
-	mark = ld(&z->run_mark_ns);
-	run = ld(&z->run_ns);
 	if (s->running && mark != 0 && now > mark)
 		run += now - mark;
 	s->seconds = (double)run / 1e9;
-	s->rate_pps = ld(&z->rate_pps);
-	s->rate_bps = ld(&z->rate_bps);
-	/*
-	 * The worker ticks at the first burst a second or more after its last
-	 * tick, so whatever it counted since arrived within a second of that
-	 * tick. A second or more later, that second is complete and is the
-	 * last one with traffic; two seconds later, the last second had none.
-	 */
-	if (!s->running || tick == 0 || now < tick || now - tick >= 2 * MON_NS) {
-		s->rate_pps = 0;
-		s->rate_bps = 0;
-	} else if (now - tick >= MON_NS) {
-		s->rate_pps = s->c[MON_C_PACKETS] - ld(&z->tick_packets);
-		s->rate_bps = (s->c[MON_C_BYTES] - ld(&z->tick_bytes)) * 8;
-	}
-	s->avg_pps = run > 0 ? (uint64_t)((double)s->c[MON_C_PACKETS] * 1e9 / (double)run) : 0;
-	s->avg_bps = run > 0 ? (uint64_t)((double)s->c[MON_C_BYTES] * 8e9 / (double)run) : 0;
+	/* The worker's tick keeps the rates; a stage that is down has none. */
+	s->rate_pps = s->running ? ld(&z->rate_pps) : 0;
+	s->rate_bps = s->running ? ld(&z->rate_bps) : 0;
+	s->avg_pps = per_second((double)s->c[MON_C_PACKETS], run);
+	s->avg_bps = per_second(8.0 * (double)s->c[MON_C_BYTES], run);
 }
 
 static void
@@ -906,6 +790,7 @@ print_rows_json(FILE *f, const char *key, const struct mon_row *rows, unsigned n
 	fprintf(f, "]");
 }
 
+/* One object on one line, without its newline: the framework puts it under "report". */
 static void
 print_json(FILE *f, const char *id, const struct mon_snap *s, const struct mon_row *by_bytes,
 	   const struct mon_row *by_pkts, unsigned n, unsigned top)
@@ -944,34 +829,29 @@ print_json(FILE *f, const char *id, const struct mon_snap *s, const struct mon_r
 	fprintf(f, "],\"top\":%u", top);
 	print_rows_json(f, "top_by_bytes", by_bytes, n);
 	print_rows_json(f, "top_by_packets", by_pkts, n);
-	fprintf(f, "}\n");
+	fprintf(f, "}");
 }
 
 static int
 mon_report(const struct mpdp_stage_env *env, FILE *f, struct mpdp_errbuf *eb)
 {
 	struct mon_row *by_bytes, *by_pkts;
-	struct mpdp_shm_memzone mz;
-	char name[MPDP_NAME_MAX];
 	unsigned nb = 0, np = 0;
 	struct mon_snap s;
 	struct mon_opts o;
 	struct mon_zone *z;
+	uint64_t len;
+	void *addr;
 	int rc;
 
 	rc = opts_parse(env, &o, eb);
 	if (rc == 0)
-		rc = zone_name(env, name, sizeof(name), eb);
+		rc = mpdp_stage_zone_find(env, MON_ZONE_SUFFIX, &addr, &len, eb);
+	if (rc == 0)
+		rc = zone_check(env->cfg->id, addr, len, 0, eb);
 	if (rc != 0)
 		return rc;
-	if (mpdp_shm_memzone_lookup(env->shm, name, MPDP_MZ_KIND_ANY, &mz) != 0)
-		return mpdp_err_set(eb, -ENOENT, "stage '%s' has no mon counters (no zone '%s'): "
-				    "no mpdp-mon ran with --stage %s in this instance",
-				    env->cfg->id, name, env->cfg->id);
-	rc = zone_check(name, mz.addr, mz.len, 0, eb);
-	if (rc != 0)
-		return rc;
-	z = mz.addr;
+	z = addr;
 	by_bytes = calloc(o.top, sizeof(*by_bytes));
 	by_pkts = calloc(o.top, sizeof(*by_pkts));
 	if (by_bytes == NULL || by_pkts == NULL) {
@@ -993,11 +873,10 @@ mon_report(const struct mpdp_stage_env *env, FILE *f, struct mpdp_errbuf *eb)
 		top_offer(by_bytes, &nb, o.top, &r, 1);
 		top_offer(by_pkts, &np, o.top, &r, 0);
 	}
-	if (o.json)
+	if (env->json)
 		print_json(f, env->cfg->id, &s, by_bytes, by_pkts, nb, o.top);
 	else
 		print_text(f, env->cfg->id, &s, by_bytes, by_pkts, nb, o.top);
-	fflush(f);
 	free(by_bytes);
 	free(by_pkts);
 	return 0;
@@ -1024,6 +903,7 @@ static const struct mpdp_stage mon_stage = {
 	.init = mon_init,
 	.fini = mon_fini,
 	.process = mon_process,
+	.tick = mon_tick,
 	.report = mon_report,
 };
 

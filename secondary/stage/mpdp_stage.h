@@ -113,7 +113,8 @@ struct mpdp_stage {
 	/**
 	 * Optional. Called by each worker about every MPDP_STAGE_TICK_NS, with
 	 * or without traffic: for timers, rates, flushing (never between
-	 * process() and the dispatch of its burst).
+	 * process() and the dispatch of its burst, nor while a backpressured
+	 * dispatch waits for room).
 	 */
 	void (*tick)(void *ctx, uint64_t now_ns);
 	/**

@@ -2,13 +2,16 @@
 /*
  * pcap: ports over libpcap, with DPDK net_pcap's device arguments.
  *
- * The receive side is a capture file (rx_pcap=, replayed loop= times) or a
- * live interface (rx_iface=); the transmit side is a capture file
- * (tx_pcap=) or a live interface (tx_iface=); iface= is both on one handle.
+ * The receive side is a capture file (rx_pcap=, replayed loop= times, at
+ * most pps= packets a second) or a live interface (rx_iface=); the
+ * transmit side is a capture file (tx_pcap=) or a live interface
+ * (tx_iface=); iface= is both on one handle.
  * doc/ports-pcap.md has the keys and the decisions; the ones that shape the
  * code are:
  *  - a file source is back-pressured (MPDP_PORT_F_FILE_RX) and says when it
  *    has delivered its last packet (MPDP_PORT_F_RX_EOF);
+ *  - pps= is a token bucket checked in rx, which returns fewer packets
+ *    (or none) rather than wait: the I/O loop polls its other ports meanwhile;
  *  - rx copies caplen bytes and notes len - caplen (struct pcap_wire, in
  *    the tail of mbuf->priv) so that tx_pcap writes the original length
  *    back; a record larger than the data room is counted, never truncated;
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include "mpdp_log.h"
+#include "mpdp_time.h"
 #include "pmd_drivers.h"
 
 #define PCAP_SNAPLEN_DEFAULT 65535
@@ -39,6 +43,8 @@
 #define PCAP_OUT_VBUF (1u << 20)       /* stdio buffer of a tx_pcap file */
 #define PCAP_STASH 64                  /* mbufs taken from the pool at a time */
 #define PCAP_WIRE_MAGIC 0x70636170u    /* "pcap" */
+/* Keeps elapsed ticks x pps below 2^64 for counters up to ~18 GHz. */
+#define PCAP_PPS_MAX 1000000000u
 
 /*
  * What rx leaves in the last 16 bytes of mbuf->priv so that tx_pcap can
@@ -79,6 +85,11 @@ struct pcap_priv {
 	uint64_t passes;              /* passes finished */
 	uint64_t pass_delivered;      /* packets delivered by the current pass */
 	int rx_eof;
+	/* pps=: credit is in packets x tsc_hz, so no division but the one per burst */
+	uint64_t pps;                 /* 0: as fast as the reader asks */
+	uint64_t tsc_hz;
+	uint64_t credit;
+	uint64_t credit_tsc;          /* when credit was last topped up, 0 before the first rx */
 	struct pcap_live rx_live;
 	/* transmit side: tx_dumper, tx_live or nothing */
 	pcap_t *tx_dead;
@@ -98,7 +109,7 @@ struct pcap_priv {
 
 struct pcap_args {
 	const char *rx_pcap, *tx_pcap, *rx_iface, *tx_iface, *iface;
-	uint64_t loop, snaplen;
+	uint64_t loop, snaplen, pps;
 };
 
 /* ---- opening ---- */
@@ -111,6 +122,7 @@ args_get(struct mpdp_port *port, struct mpdp_kvargs *kv, struct pcap_args *a,
 
 	a->loop = UINT64_MAX;
 	a->snaplen = UINT64_MAX;
+	a->pps = UINT64_MAX;
 	rc = mpdp__pmd_arg_str(port, kv, "rx_pcap", &a->rx_pcap, eb);
 	if (rc == 0)
 		rc = mpdp__pmd_arg_str(port, kv, "tx_pcap", &a->tx_pcap, eb);
@@ -124,6 +136,8 @@ args_get(struct mpdp_port *port, struct mpdp_kvargs *kv, struct pcap_args *a,
 		rc = mpdp__pmd_arg_u64(port, kv, "loop", 0, UINT32_MAX, &a->loop, eb);
 	if (rc == 0)
 		rc = mpdp__pmd_arg_u64(port, kv, "snaplen", 14, PCAP_SNAPLEN_MAX, &a->snaplen, eb);
+	if (rc == 0)
+		rc = mpdp__pmd_arg_u64(port, kv, "pps", 0, PCAP_PPS_MAX, &a->pps, eb);
 	return rc;
 }
 
@@ -148,6 +162,8 @@ args_check(struct mpdp_port *port, struct pcap_args *a, struct mpdp_errbuf *eb)
 				    "transmit side", name);
 	if (a->loop != UINT64_MAX && !a->rx_pcap)
 		return mpdp_err_set(eb, -EINVAL, "port %s: loop= applies to rx_pcap= only", name);
+	if (a->pps != UINT64_MAX && !a->rx_pcap)
+		return mpdp_err_set(eb, -EINVAL, "port %s: pps= applies to rx_pcap= only", name);
 	if (a->snaplen != UINT64_MAX && !a->rx_iface && !a->iface)
 		return mpdp_err_set(eb, -EINVAL, "port %s: snaplen= applies to live capture "
 				    "(rx_iface= or iface=) only", name);
@@ -155,6 +171,8 @@ args_check(struct mpdp_port *port, struct pcap_args *a, struct mpdp_errbuf *eb)
 		a->loop = 1;
 	if (a->snaplen == UINT64_MAX)
 		a->snaplen = PCAP_SNAPLEN_DEFAULT;
+	if (a->pps == UINT64_MAX)
+		a->pps = 0;
 	return 0;
 }
 
@@ -440,6 +458,9 @@ pcap_port_open(struct mpdp_port *port, struct mpdp_kvargs *kv, struct mpdp_errbu
 		return rc;
 	pp->snaplen = (uint32_t)a.snaplen;
 	pp->loop = a.loop;
+	pp->pps = a.pps;
+	if (pp->pps != 0)
+		pp->tsc_hz = mpdp_tsc_hz();   /* measured once: about 20 ms, at open only */
 	pp->ctl_fd = -1;
 	if (a.rx_iface || a.tx_iface || a.iface) {
 		pp->ctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -535,10 +556,36 @@ rx_file_pass_end(struct mpdp_port *port, struct pcap_priv *pp)
 	if ((pp->loop != 0 && pp->passes >= pp->loop) || pp->pass_delivered == 0 ||
 	    fseek(pcap_file(pp->rx_file), pp->rx_start, SEEK_SET) != 0) {
 		pp->rx_eof = 1;
+		/* Nothing more will be read: the stash goes back, so a drained instance holds no mbuf. */
+		mpdp_mbuf_free_bulk(pp->stash, pp->n_stash, port->wid);
+		pp->n_stash = 0;
 		__atomic_or_fetch(&port->abi->flags, MPDP_PORT_F_RX_EOF, __ATOMIC_RELEASE);
 		return;
 	}
 	pp->pass_delivered = 0;
+}
+
+/*
+ * pps=: how many packets this call may deliver. The bucket fills at pps
+ * per second and holds 10 ms of them (at least one burst): enough to make
+ * up for a poller that lost its core for a moment, never a flood.
+ */
+static inline uint16_t
+rx_budget(struct pcap_priv *pp, uint16_t n)
+{
+	uint64_t depth = pp->pps / 100 > n ? pp->pps / 100 : n;
+	uint64_t now = mpdp_tsc(), cap = depth * pp->tsc_hz, dt, allowed;
+
+	dt = now > pp->credit_tsc ? now - pp->credit_tsc : 0;
+	if (pp->credit_tsc == 0 || dt >= pp->tsc_hz)
+		pp->credit = cap;
+	else
+		pp->credit += dt * pp->pps;
+	if (pp->credit > cap)
+		pp->credit = cap;
+	pp->credit_tsc = now;
+	allowed = pp->credit / pp->tsc_hz;
+	return allowed < n ? (uint16_t)allowed : n;
 }
 
 static uint16_t
@@ -547,9 +594,15 @@ rx_file(struct mpdp_port *port, struct pcap_priv *pp, struct mpdp_mbuf **pkts, u
 	struct pcap_pkthdr *h;
 	const u_char *data;
 	uint16_t got = 0;
+	int pass_end = 0;
 
 	if (pp->rx_eof)
 		return 0;
+	if (pp->pps != 0) {
+		n = rx_budget(pp, n);
+		if (n == 0)
+			return 0;
+	}
 	while (got < n && stash_ready(port, pp)) {
 		int rc = pcap_next_ex(pp->rx_file, &h, &data);
 
@@ -561,11 +614,13 @@ rx_file(struct mpdp_port *port, struct pcap_priv *pp, struct mpdp_mbuf **pkts, u
 			break;
 		if (rc != PCAP_ERROR_BREAK)   /* a truncated or unreadable record ends the pass */
 			mpdp_port_count(&port->abi->queues[0].rx_errors, 1);
-		pp->pass_delivered += got;
-		rx_file_pass_end(port, pp);
-		return got;                    /* at most one pass boundary per call */
+		pass_end = 1;                  /* at most one pass boundary per call */
+		break;
 	}
 	pp->pass_delivered += got;
+	if (pass_end)
+		rx_file_pass_end(port, pp);
+	pp->credit -= (uint64_t)got * pp->tsc_hz;   /* stays 0 without pps= */
 	return got;
 }
 

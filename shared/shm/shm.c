@@ -318,6 +318,11 @@ try_hugepages(struct mpdp_shm *shm, const struct mpdp_shm_params *p, uint64_t ba
 		MPDP_LOG(WARN, "no hugetlbfs mount in /proc/mounts; using tmpfs (mount -t hugetlbfs nodev /dev/hugepages)");
 		return -EAGAIN;
 	}
+	/* A mount found (not asked for) that this user may not write to is a shortfall too. */
+	if (p->huge_dir == NULL && access(dir, W_OK | X_OK) != 0) {
+		MPDP_LOG(WARN, "hugetlbfs %s is not writable by this user; using tmpfs", dir);
+		return -EAGAIN;
+	}
 	need = align_up(*size, *page_size) / *page_size;
 	avail = free_hugepages(*page_size);
 	if (avail >= 0 && (uint64_t)avail < need) {

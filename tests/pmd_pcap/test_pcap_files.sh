@@ -4,7 +4,8 @@
 # output must equal the input: record count, every byte, caplen, len and
 # timestamp (compared by pcaptool, which links libpcap). Then loop=5 (five
 # copies), a nanosecond input with cut records (lengths kept, times at the
-# microsecond), and the primary's exit code and port summary. TAP output.
+# microsecond), the primary's exit code and port summary, a pps= replay
+# (paced, nothing lost) and bad pps= values. TAP output.
 # usage: test_pcap_files.sh MPDP_PRIMARY PCAPTOOL
 set -u
 primary=$1
@@ -18,7 +19,7 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-echo "1..9"
+echo "1..13"
 
 # run_copy TAG DEVARGS_IN: in -> out until the end of the input; sets rc and the files.
 run_copy() {
@@ -68,3 +69,27 @@ report 8 $? "cut records keep their length, times kept to the microsecond ($(hea
 magic=$(od -An -tx4 -N4 "$dir/nano.out.pcap" | tr -d ' ')
 [ "$magic" = a1b2c3d4 ]
 report 9 $? "the output is a microsecond pcap (magic $magic)"
+
+# pps=: 3000 frames at 1500 per second take 2 s less one burst (32 frames
+# may go at once); 0.15 s of slack. The wall time includes start and exit,
+# so it can only be longer than the replay.
+pps=1500
+start=$(date +%s%N)
+run_copy paced "rx_pcap=$dir/in.pcap,pps=$pps"
+secs=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+awk -v s="$secs" -v k=3000 -v p=$pps 'BEGIN { exit !(s >= k / p - 0.15) }'
+paced=$?
+[ $rc -eq 0 ] && [ $paced -eq 0 ]
+report 10 $? "pps=$pps: 3000 frames took ${secs}s (at least $(awk -v p=$pps 'BEGIN { printf "%.2f", 3000 / p - 0.15 }')s), exit $rc" "$dir/paced.stderr"
+"$tool" cmp "$dir/in.pcap" "$dir/paced.out.pcap" >"$dir/cmpp" 2>&1 &&
+	grep -Eq '^port in +pcap +link up +rx 3000 pkts .* missed 0, errors 0 \|' "$dir/paced.stdout"
+report 11 $? "pps=$pps: all 3000 arrived, output equals input ($(head -1 "$dir/cmpp"))" "$dir/cmpp"
+
+# expect_refused N TAG DEVARGS_IN NEEDLE: non-zero exit and the message naming port and key
+expect_refused() {
+	run_copy "$2" "$3"
+	[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qF -- "$4" "$dir/$2.stderr"
+	report "$1" $? "${3//$dir\//} refused: exit $rc, '$(grep -F -- "$4" "$dir/$2.stderr" | head -1 | sed 's/.*err: //')'" "$dir/$2.stderr"
+}
+expect_refused 12 badpps "rx_pcap=$dir/in.pcap,pps=fast" "port in: pps=fast is not a number from 0 to"
+expect_refused 13 nopcap "tx_pcap=$dir/x.pcap,pps=100" "port in: pps= applies to rx_pcap= only"

@@ -17,16 +17,6 @@
 /* How often (in TSC ticks, set at start) links are checked and files flushed. */
 #define IO_HOUSEKEEPING_NS 100000000ull
 
-static uint64_t
-burst_bytes(struct mpdp_mbuf *const *pkts, uint16_t n)
-{
-	uint64_t bytes = 0;
-
-	for (uint16_t i = 0; i < n; i++)
-		bytes += pkts[i]->data_len;
-	return bytes;
-}
-
 /*
  * Give a burst to a port's driver and count what it sent. The driver frees
  * what it takes, so the bytes are summed first; what it took but failed to
@@ -36,11 +26,11 @@ static uint16_t
 transmit(struct mpdp_port *port, struct mpdp_mbuf **pkts, uint16_t n)
 {
 	struct mpdp_abi_port_queue *q = &port->abi->queues[0];
-	uint64_t bytes = burst_bytes(pkts, n), errors = q->tx_errors;
+	uint64_t bytes = mpdp_mbuf_bytes(pkts, n), errors = q->tx_errors;
 	uint16_t taken = mpdp_port_tx_burst(port, 0, pkts, n);
 
 	if (taken < n)
-		bytes -= burst_bytes(pkts + taken, (uint16_t)(n - taken));
+		bytes -= mpdp_mbuf_bytes(pkts + taken, (unsigned)(n - taken));
 	mpdp_port_count(&q->tx_packets, taken - (q->tx_errors - errors));
 	mpdp_port_count(&q->tx_bytes, bytes);
 	return taken;
@@ -95,7 +85,7 @@ poll_rx(struct io_port *ip, uint16_t qid, struct mpdp_mbuf **pkts)
 		done = n;
 	}
 	mpdp_port_count(&q->rx_packets, done);
-	mpdp_port_count(&q->rx_bytes, burst_bytes(pkts, done));
+	mpdp_port_count(&q->rx_bytes, mpdp_mbuf_bytes(pkts, done));
 	if (done == n)
 		return;
 	/* A live source cannot wait: what did not fit is missed (or dropped by the patch). */

@@ -443,16 +443,6 @@ mpdp_stage_open(struct mpdp_shm *shm, const struct mpdp_stage *stage,
 	return 0;
 }
 
-static uint64_t
-sum_bytes(struct mpdp_mbuf *const *pkts, unsigned n)
-{
-	uint64_t bytes = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		bytes += pkts[i]->data_len;
-	return bytes;
-}
-
 /* Enqueue what an output got; return how many the ring took. */
 static unsigned
 enqueue_output(struct mpdp_stage_instance *si, struct mpdp_ring *r, struct mpdp_mbuf **pkts,
@@ -482,17 +472,17 @@ send_to(struct mpdp_stage_instance *si, struct mpdp_abi_stage_worker *c, unsigne
 
 	if (k == MPDP_STAGE_NEXT_DROP || k >= si->stage->n_next) {
 		count(&c->out_packets[MPDP_STAGE_NEXT_DROP], n);
-		count(&c->out_bytes[MPDP_STAGE_NEXT_DROP], sum_bytes(pkts, n));
+		count(&c->out_bytes[MPDP_STAGE_NEXT_DROP], mpdp_mbuf_bytes(pkts, n));
 		mpdp_mbuf_free_bulk(pkts, n, wid);
 		return;
 	}
 	if (r != NULL) {
 		/* Sum before the enqueue: once on the ring a packet belongs to the next stage. */
-		uint64_t bytes = sum_bytes(pkts, n);
+		uint64_t bytes = mpdp_mbuf_bytes(pkts, n);
 
 		done = enqueue_output(si, r, pkts, n);
 		if (done < n)
-			bytes -= sum_bytes(pkts + done, n - done);
+			bytes -= mpdp_mbuf_bytes(pkts + done, n - done);
 		count(&c->out_packets[k], done);
 		count(&c->out_bytes[k], bytes);
 	}
@@ -579,7 +569,7 @@ mpdp_stage_poll(struct mpdp_stage_instance *si, unsigned w, unsigned wid)
 		__builtin_prefetch(pkts[i]);
 	count(&c->busy_polls, 1);
 	count(&c->in_packets, n);
-	count(&c->in_bytes, sum_bytes(pkts, n));
+	count(&c->in_bytes, mpdp_mbuf_bytes(pkts, n));
 	si->stage->process(cs->ctx, pkts, (uint16_t)n, next);
 	mpdp_stage_dispatch(si, w, wid, pkts, (uint16_t)n, next);
 	__atomic_store_n(&c->in_hand, 0, __ATOMIC_RELEASE);

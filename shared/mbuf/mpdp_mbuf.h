@@ -141,6 +141,17 @@ mpdp_mbuf_free_bulk(struct mpdp_mbuf *const *ms, unsigned n, unsigned wid)
 	}
 }
 
+/** @return the packet bytes of @p n mbufs (for byte counters). */
+static inline uint64_t
+mpdp_mbuf_bytes(struct mpdp_mbuf *const *ms, unsigned n)
+{
+	uint64_t bytes = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		bytes += ms[i]->data_len;
+	return bytes;
+}
+
 /** @return the first byte of the packet. */
 static inline void *
 mpdp_mbuf_data(const struct mpdp_mbuf *m)

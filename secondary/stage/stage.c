@@ -261,7 +261,7 @@ release_slot(struct mpdp_stage_instance *si)
 
 /* A ring by name, made (multi-producer, multi-consumer) when nobody has yet. */
 static int
-bind_ring(struct mpdp_stage_instance *si, const char *what, const char *name,
+bind_ring(struct mpdp_stage_instance *si, const char *what, const char *name, int input,
 	  struct mpdp_ring **out, struct mpdp_errbuf *eb)
 {
 	unsigned size = si->cfg.ring_size ? si->cfg.ring_size : MPDP_STAGE_RING_SIZE;
@@ -277,6 +277,11 @@ bind_ring(struct mpdp_stage_instance *si, const char *what, const char *name,
 	if (rc != 0)
 		return mpdp_err_set(eb, rc, "%s %s: %s", what, name,
 				    rc == -ENOENT ? "a memzone of that name is not a ring" : mpdp_strerror(rc));
+	/* A single-producer or single-consumer end already has its one user (a port's I/O worker). */
+	if ((*out)->flags & (input ? MPDP_RING_F_SC_DEQ : MPDP_RING_F_SP_ENQ))
+		return mpdp_err_set(eb, -EPERM, "%s %s: that ring takes a single %s, which is not a stage "
+				    "(a port's NAME.rx is only read by stages, NAME.tx only written)",
+				    what, name, input ? "consumer" : "producer");
 	return 0;
 }
 
@@ -286,7 +291,7 @@ bind_rings(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
 	int rc;
 
 	for (unsigned i = 0; i < si->cfg.n_in; i++) {
-		rc = bind_ring(si, "--in", si->cfg.in[i], &si->in[i], eb);
+		rc = bind_ring(si, "--in", si->cfg.in[i], 1, &si->in[i], eb);
 		if (rc != 0)
 			return rc;
 	}
@@ -295,7 +300,7 @@ bind_rings(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
 		char what[48];
 
 		snprintf(what, sizeof(what), "--out %s=", si->cfg.out[i].next);
-		rc = bind_ring(si, what, si->cfg.out[i].ring, &si->out[k], eb);
+		rc = bind_ring(si, what, si->cfg.out[i].ring, 0, &si->out[k], eb);
 		if (rc != 0)
 			return rc;
 	}

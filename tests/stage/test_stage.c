@@ -471,6 +471,29 @@ test_bad_configs_are_refused_and_change_nothing(void **state)
 	assert_int_equal(split_fini_calls, 0);
 }
 
+static void
+test_single_producer_or_consumer_ends_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct mpdp_stage_config cfg = config("p1");
+	struct mpdp_stage_instance *si = NULL;
+	struct mpdp_errbuf eb = { "" };
+	struct mpdp_ring *r;
+	unsigned before;
+
+	/* As a port makes them: NAME.rx has one producer, NAME.tx one consumer. */
+	assert_int_equal(mpdp_ring_create(f->ti.shm, "r-even", 64, MPDP_RING_F_SP_ENQ, -1, &r), 0);
+	assert_int_equal(mpdp_ring_create(f->ti.shm, "in", 64, MPDP_RING_F_SC_DEQ, -1, &r), 0);
+	before = zones(f);
+	assert_int_equal(mpdp_stage_open(f->ti.shm, &split_stage, &cfg, &si, &eb), -EPERM);
+	assert_non_null(strstr(eb.msg, "--in in: that ring takes a single consumer"));
+	cfg.in[0] = "in2";
+	assert_int_equal(mpdp_stage_open(f->ti.shm, &split_stage, &cfg, &si, &eb), -EPERM);
+	assert_non_null(strstr(eb.msg, "--out even= r-even: that ring takes a single producer"));
+	assert_null(si);
+	assert_int_equal(zones(f), before);    /* in2 and r-odd were made, then removed */
+}
+
 static int
 open_and_die(struct mpdp_shm *shm, void *arg)
 {
@@ -679,6 +702,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_running_id_is_busy_and_a_restart_keeps_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_an_id_of_another_kind_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_configs_are_refused_and_change_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_single_producer_or_consumer_ends_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_dead_owner_is_reaped_and_its_id_taken_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_taking_over_a_running_slot_of_a_dead_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_waits_for_room_then_gives_up_when_stopping, setup, teardown),

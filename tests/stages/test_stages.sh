@@ -88,7 +88,7 @@ wait_count() {
 
 # Stages on the second core when there is one; the primary polls on core 0.
 core=$(($(nproc) > 1 ? 1 : 0))
-echo "1..26"
+echo "1..27"
 
 # --- the command line, before any instance exists
 run_expect 1 "instance '$name-none' is not running" \
@@ -116,10 +116,12 @@ if start_primary --port "in,driver=pcap,rx_pcap=$traffic,loop=$loops" \
 	m=$stage_pid
 	run_expect 1 "stage f1 is already running (pid $f1" "$fwd" --name "$name" --runtime-dir "$rundir" \
 		--stage f1 --in x --out out=y
+	run_expect 1 "--out out= in.rx: that ring takes a single producer" "$fwd" --name "$name" \
+		--runtime-dir "$rundir" --stage f8 --in x --out out=in.rx
 	run_expect 1 "--set-dst-mac zz: expected a MAC address" "$fwd" --name "$name" \
 		--runtime-dir "$rundir" --stage f9 --in x --out out=y --set-dst-mac zz
-	[ "$("$probe" "$name" "$rundir" | grep -c 'stage f9\|ring [xy] ')" -eq 0 ]
-	verdict $? "a refused stage leaves no slot and no ring: $("$probe" "$name" "$rundir" | grep -c 'f9\|ring [xy] ') found"
+	[ "$("$probe" "$name" "$rundir" | grep -c 'stage f[89]\|ring [xy] ')" -eq 0 ]
+	verdict $? "a refused stage leaves no slot and no ring: $("$probe" "$name" "$rundir" | grep -c 'stage f[89]\|ring [xy] ') found"
 	if wait_count port out tx "$want"; then
 		snap=$("$probe" "$name" "$rundir")
 		get() { awk -v k="$1" -v n="$2" -v f="$3" '$1 == k && $2 == n { for (i = 3; i < NF; i += 2) if ($i == f) print $(i + 1) }' <<<"$snap"; }
@@ -142,7 +144,7 @@ if start_primary --port "in,driver=pcap,rx_pcap=$traffic,loop=$loops" \
 	[ "$rc" -eq 0 ] && [ "$(grep -c "records match" <<<"$res")" -eq 1 ]
 	verdict $? "primary exits 0 ($rc); output equals the input $loops times over (two MAC swaps): $res"
 else
-	for _ in $(seq 8); do notok "primary did not start: $(cat "$files/primary.err")"; done
+	for _ in $(seq 9); do notok "primary did not start: $(cat "$files/primary.err")"; done
 fi
 
 # --- --until-eof with a stage: everything exits by itself, MACs rewritten

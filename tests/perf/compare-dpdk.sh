@@ -73,6 +73,31 @@
 #   timed by mpdp-bench around it. DPDK's includes printing the stats, ours
 #   a write to a pipe.
 #
+# * Pipeline: ours is `mpdp-bench pipeline` (null port p0 -> the primary's
+#   I/O worker on core 0 -> ring p0.rx -> an mpdp-fwd process on core 1 ->
+#   ring p1.tx -> the I/O worker -> null port p1, 64 B), the figure p1's
+#   tx_packets per second, median of 3 runs of 2 s. DPDK cannot chain two
+#   processes with the binaries Debian ships: a secondary dpdk-testpmd takes
+#   its own share of every port's queues (queue proc-id * nb_q / num-procs),
+#   and a net_ring port is a loopback (one rte_ring per queue for both its rx
+#   and its tx), so a secondary forwarding A -> B would also read B, where the
+#   primary reads. A DPDK secondary's data path is the same code on the same
+#   memory as a second lcore of one process (rings and mempools in shared
+#   hugepages at the same address), so the counterpart is one dpdk-testpmd
+#   with the same chain on two lcores: --vdev net_ring0 (A), net_ring1 (B),
+#   net_null0 (N), --port-topology=chained gives the streams A -> B, B -> N and
+#   N -> A; testpmd gives the first stream to the first forwarding lcore and
+#   the other two to the second, and --lcores '0@0,1@1,2@0' puts the first on
+#   core 1 (our stage) and the second on core 0 with the idle main lcore (our
+#   primary). Same pool size and cache as ours (16384 mbufs, 256). The figure
+#   is N's Tx-pps, the median of the per-second prints after the first two.
+#   A testpmd forwarding mode applies to every stream, so DPDK cannot swap
+#   MACs on the middle hop only: two rows. "io": neither side touches packet
+#   data (mpdp-fwd without --mac-swap against testpmd io), the like-for-like
+#   pair. "MAC swap": mpdp-fwd --mac-swap (one swap, on core 1) against
+#   testpmd macswap, which swaps on all three hops, twice on core 0, so the
+#   DPDK side does more work there and this ratio flatters mpdp.
+#
 # * The cache-line round trip between core 0 and core 1 (which every two-core
 #   figure follows on this host, see shared/FACTS.md) is not measured: it
 #   would need a small C program. The header gives nproc, the CPU model, the
@@ -90,6 +115,7 @@ readonly ATT_PREFIX="cmpatt$$"
 
 BUILD=build
 ROUNDS=3
+ONLY=
 JSON=0
 ATTACH_RUNS=20
 SPEEDUP=50
@@ -116,6 +142,8 @@ usage: tests/perf/compare-dpdk.sh [BUILD_DIR] [options]
   --mempool-speedup S    run mempool_perf_autotest's clock S times faster (default 50;
                          1 = unscaled, ~40 min per round)
   --no-huge              run both sides without hugepages even when they are available
+  --only CASES           only these of ring,mempool,attach,fwd,pipeline (comma-separated;
+                         mempool brings ring, whose calibration it needs)
 EOF
 }
 
@@ -163,6 +191,7 @@ parse_args() {
 		--attach-runs) ATTACH_RUNS=${2:?--attach-runs needs a value}; shift ;;
 		--mempool-speedup) SPEEDUP=${2:?--mempool-speedup needs a value}; shift ;;
 		--no-huge) FORCE_NO_HUGE=1 ;;
+		--only) ONLY=,${2:?--only needs a value},; shift ;;
 		-h|--help) usage; exit 0 ;;
 		-*) usage >&2; exit 2 ;;
 		*) ((positional++ == 0)) || { usage >&2; exit 2; }; BUILD=$1 ;;
@@ -172,7 +201,13 @@ parse_args() {
 	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds: expected a positive integer"
 	[[ $ATTACH_RUNS =~ ^[1-9][0-9]*$ ]] || die "--attach-runs: expected a positive integer"
 	[[ $SPEEDUP =~ ^[1-9][0-9]*$ ]] || die "--mempool-speedup: expected a positive integer"
+	[[ -z ${ONLY:-} || $ONLY =~ ^,((ring|mempool|attach|fwd|pipeline),)+$ ]] ||
+		die "--only: expected cases from ring,mempool,attach,fwd,pipeline"
+	[[ ${ONLY:-} != *,mempool,* ]] || ONLY+=ring,
 }
+
+# wanted CASE: whether this run measures CASE (--only)
+wanted() { [[ -z ${ONLY:-} || $ONLY == *,$1,* ]]; }
 
 # apt-get install PKG... as root, else tell the user what to run.
 install_pkgs() {
@@ -285,7 +320,10 @@ parse_mpdp() {
 	}
 	jf("bench") == "mempool" { print "mempool/" jf("case") "/" jf("cores"), "mpdp", round, jf("mops") }
 	jf("bench") == "attach" { print "attach/secondary", "mpdp", round, jf("exit_median_ms") }
-	jf("bench") == "fwd" { print "fwd/" jf("size") "/" jf("copy"), "mpdp", round, jf("mpps") }'
+	jf("bench") == "fwd" { print "fwd/" jf("size") "/" jf("copy"), "mpdp", round, jf("mpps") }
+	jf("bench") == "pipeline" {
+		print "pipeline/" jf("stages") "/" (jf("mac_swap") == "true" ? "swap" : "io"), "mpdp", round, jf("mpps")
+	}'
 }
 
 # Runs mpdp-bench SUBCOMMAND once (--runs 1: one sample per round, as DPDK).
@@ -297,6 +335,24 @@ run_mpdp() {
 		die "mpdp-bench $what failed: $(tail -n3 "$log.err")"
 	grep -q 'using tmpfs' "$log.err" && MPDP_TMPFS=1
 	parse_mpdp "$round" < "$log.out" >> "$WORK/samples"
+}
+
+# mpdp-bench pipeline, without and with the MAC swap (the two pipeline rows).
+# The core 0 <-> core 1 round trip it measures before each run goes in a note.
+run_mpdp_pipeline() {
+	local round=$1 swap log rtt=""
+	for swap in io swap; do
+		log=$WORK/mpdp-pipeline-$round-$swap
+		say "  mpdp-bench pipeline ($swap)"
+		# shellcheck disable=SC2046
+		"$BENCH" pipeline --json --runs 3 --seconds 2 -l 0,1 $(mpdp_opts) \
+			$([[ $swap == io ]] && echo --no-swap) > "$log.out" 2> "$log.err" ||
+			die "mpdp-bench pipeline failed: $(tail -n3 "$log.err")"
+		grep -q 'using tmpfs' "$log.err" && MPDP_TMPFS=1
+		parse_mpdp "$round" < "$log.out" >> "$WORK/samples"
+		rtt+="${rtt:+; }$swap $(sed -n 's/.*"runs_rtt_ns":\[\([^]]*\)\].*/\1/p' "$log.out")"
+	done
+	add_note "pipeline, round $round: core 0 <-> core 1 round trip before each mpdp run (ns): $rtt (about 90 ns and 460 ns are the two host placements, see doc/performance.md)"
 }
 
 # ---------------------------------------------------------------- DPDK runs
@@ -441,6 +497,29 @@ run_dpdk_fwd() {
 	done
 }
 
+# testpmd, the pipeline's chain in one process on two lcores (see the header):
+# net_ring0 (A), net_ring1 (B), net_null0 (N), chained: A -> B on lcore 1
+# (core 1), B -> N and N -> A on lcore 2 (core 0). The figure is N's Tx-pps,
+# the median of the per-second prints after the first two (start-up).
+run_dpdk_pipeline() {
+	local round=$1 mode log
+	for mode in io macswap; do
+		log=$WORK/dpdk-pipeline-$round-$mode
+		say "  dpdk-testpmd pipeline net_null -> ring -> lcore on core 1 -> ring -> net_null, $mode"
+		# shellcheck disable=SC2046
+		timeout -s INT 10 dpdk-testpmd $(dpdk_test_opts | grep -vx -e -l -e 0-1 -e '--log-level=.*') \
+			--lcores '0@0,1@1,2@0' --vdev net_ring0 --vdev net_ring1 --vdev net_null0,size=64 \
+			-- --forward-mode=$mode --nb-cores=2 --port-topology=chained \
+			--total-num-mbufs=16384 --mbcache=256 -a --stats-period 1 < /dev/null > "$log" 2>&1 || true
+		grep -A1 'Logical Core 1 .* on 1 streams' "$log" | grep -q 'RX P=0/Q=0 .* TX P=1/Q=0' ||
+			die "dpdk-testpmd (pipeline): not the stream layout this row needs (A -> B alone on lcore 1): $(grep -A4 'packet forwarding - ports' "$log")"
+		awk '/NIC statistics for port/ { p = $(NF - 1) } /Tx-pps:/ && p == 2 { if (++n > 2) print $2 / 1e6 }' \
+			"$log" | median > "$log.mpps"
+		[[ -s $log.mpps ]] || die "dpdk-testpmd (pipeline, $mode) printed no rates: $(tail -n3 "$log")"
+		record "pipeline/1/$([[ $mode == io ]] && echo io || echo swap)" dpdk "$round" "$(cat "$log.mpps")"
+	done
+}
+
 # ---------------------------------------------------------------- report
 
 add_note() {
@@ -474,6 +553,8 @@ ROWS=(
 	"attach/secondary|secondary exec to exit, attach included|ms|lower"
 	"fwd/64/0|forwarding, one core, two null ports patched both ways, 64 B|Mpps|higher"
 	"fwd/64/1|forwarding, one core, as above with copy=1 (one copy on rx and on tx)|Mpps|higher"
+	"pipeline/1/io|pipeline, null -> core 0 -> ring -> stage on core 1 -> ring -> core 0 -> null, 64 B, no rewrite (testpmd io)|Mpps|higher"
+	"pipeline/1/swap|pipeline, as above with MAC swap (mpdp: on the stage only; testpmd macswap: on all three hops)|Mpps|higher"
 )
 
 side_median() { awk -v k="$1" -v s="$2" '$1 == k && $2 == s { print $4 }' "$WORK/samples" | median; }
@@ -589,15 +670,17 @@ main() {
 		# The mempool scaling needs this round's unscaled EAL calibration,
 		# which the ring run logs, so that one is always run.
 		if ((round % 2)); then
-			run_dpdk_ring "$round"; run_mpdp ring "$round"
-			run_dpdk_mempool "$round"; run_mpdp mempool "$round"
-			run_dpdk_attach "$round"; run_mpdp attach "$round"
-			run_dpdk_fwd "$round"; run_mpdp fwd "$round"
+			! wanted ring || { run_dpdk_ring "$round"; run_mpdp ring "$round"; }
+			! wanted mempool || { run_dpdk_mempool "$round"; run_mpdp mempool "$round"; }
+			! wanted attach || { run_dpdk_attach "$round"; run_mpdp attach "$round"; }
+			! wanted fwd || { run_dpdk_fwd "$round"; run_mpdp fwd "$round"; }
+			! wanted pipeline || { run_dpdk_pipeline "$round"; run_mpdp_pipeline "$round"; }
 		else
-			run_mpdp ring "$round"; run_dpdk_ring "$round"
-			run_mpdp mempool "$round"; run_dpdk_mempool "$round"
-			run_mpdp attach "$round"; run_dpdk_attach "$round"
-			run_mpdp fwd "$round"; run_dpdk_fwd "$round"
+			! wanted ring || { run_mpdp ring "$round"; run_dpdk_ring "$round"; }
+			! wanted mempool || { run_mpdp mempool "$round"; run_dpdk_mempool "$round"; }
+			! wanted attach || { run_mpdp attach "$round"; run_dpdk_attach "$round"; }
+			! wanted fwd || { run_mpdp fwd "$round"; run_dpdk_fwd "$round"; }
+			! wanted pipeline || { run_mpdp_pipeline "$round"; run_dpdk_pipeline "$round"; }
 		fi
 	done
 	took=$((SECONDS - start))

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,39 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mpdp-bench ring|mempool|attach|fwd [options]\n"
+		"usage: mpdp-bench ring|mempool|attach|fwd|pipeline [options]\n"
 		"  --json            one JSON object per result line\n"
 		"  --runs N          repetitions per case; the median is reported (default 5)\n"
 		"  -l CORELIST       cores to run on: the first for one-core cases, the first two\n"
 		"                    for two-core cases (default 0,1)\n"
 		"  --no-huge         put the bench instance on tmpfs\n"
-		"  --runtime-dir DIR parent of the instance directory\n");
+		"  --runtime-dir DIR parent of the instance directory\n"
+		"pipeline only (null p0 -> primary on the first core -> mpdp-fwd x K on the second\n"
+		"-> null p1):\n"
+		"  --seconds S       measuring window of each run (default 1)\n"
+		"  --stages K        mpdp-fwd --mac-swap processes chained by rings (default 1)\n"
+		"  --size N          packet bytes (default 64)\n"
+		"  --burst N         the stages' --burst (default theirs)\n"
+		"  --ring-size N     the primary's --port-ring-size and the stages' --ring-size\n"
+		"  --busy-poll       the stages never yield their core\n"
+		"  --no-swap         the stages forward without --mac-swap (testpmd's io mode)\n"
+		"  --backpressure    the stages wait for room on a full output instead of dropping\n"
+		"                    (always with --stages > 1: stages sharing a core must yield)\n");
+}
+
+/* A number option of the pipeline benchmark; 0, or 2 after saying what is wrong. */
+static int
+pipeline_opt(const char *name, const char *arg, uint64_t min, uint64_t max, unsigned *out)
+{
+	uint64_t v;
+
+	if (mpdp_parse_u64(arg, min, max, &v) != 0) {
+		fprintf(stderr, "mpdp-bench: %s '%s': expected %" PRIu64 " to %" PRIu64 "\n", name, arg,
+			min, max);
+		return 2;
+	}
+	*out = (unsigned)v;
+	return 0;
 }
 
 static int
@@ -53,14 +80,23 @@ main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'r' },
 		{ "no-huge", no_argument, NULL, 'n' },
 		{ "runtime-dir", required_argument, NULL, 'd' },
+		{ "seconds", required_argument, NULL, 'S' },
+		{ "stages", required_argument, NULL, 'K' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "burst", required_argument, NULL, 'b' },
+		{ "ring-size", required_argument, NULL, 'R' },
+		{ "busy-poll", no_argument, NULL, 'B' },
+		{ "no-swap", no_argument, NULL, 'W' },
+		{ "backpressure", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bench b = { .runs = 5, .cpu = { -1, -1 } };
+	struct bench b = { .runs = 5, .cpu = { -1, -1 }, .seconds = 1, .stages = 1, .size = 64 };
 	struct mpdp_shm_params sp = { 0 };
 	struct mpdp_errbuf eb = { "" };
 	const char *cmd;
 	cpu_set_t cores;
+	const char *pl_opt = NULL; /* a pipeline-only option given */
 	uint64_t v;
 	int opt, rc;
 
@@ -89,6 +125,38 @@ main(int argc, char **argv)
 			break;
 		case 'n': b.no_huge = 1; break;
 		case 'd': b.runtime_dir = optarg; break;
+		case 'S':
+			if (pipeline_opt("--seconds", optarg, 1, 3600, &b.seconds) != 0)
+				return 2;
+			pl_opt = "--seconds";
+			break;
+		case 'K':
+			if (pipeline_opt("--stages", optarg, 1, 8, &b.stages) != 0)
+				return 2;
+			pl_opt = "--stages";
+			break;
+		case 'z':
+			if (pipeline_opt("--size", optarg, 60, 2048, &b.size) != 0)
+				return 2;
+			pl_opt = "--size";
+			break;
+		case 'b':
+			if (pipeline_opt("--burst", optarg, 1, 256, &b.burst) != 0)
+				return 2;
+			pl_opt = "--burst";
+			break;
+		case 'R':
+			if (pipeline_opt("--ring-size", optarg, 2, 1u << 20, &b.ring_size) != 0)
+				return 2;
+			if ((b.ring_size & (b.ring_size - 1)) != 0) {
+				fprintf(stderr, "mpdp-bench: --ring-size %s: expected a power of two\n", optarg);
+				return 2;
+			}
+			pl_opt = "--ring-size";
+			break;
+		case 'B': b.busy_poll = 1; pl_opt = "--busy-poll"; break;
+		case 'W': b.no_swap = 1; pl_opt = "--no-swap"; break;
+		case 'P': b.backpressure = 1; pl_opt = "--backpressure"; break;
 		case 'l':
 			if (mpdp_corelist_parse(optarg, &cores, &eb) != 0) {
 				fprintf(stderr, "mpdp-bench: -l: %s\n", eb.msg);
@@ -107,12 +175,19 @@ main(int argc, char **argv)
 	b.cpu[0] = mpdp_corelist_nth(&cores, 0);
 	b.cpu[1] = mpdp_corelist_nth(&cores, 1);
 	if (strcmp(cmd, "ring") != 0 && strcmp(cmd, "mempool") != 0 && strcmp(cmd, "attach") != 0 &&
-	    strcmp(cmd, "fwd") != 0) {
-		fprintf(stderr, "mpdp-bench: unknown benchmark '%s' (ring, mempool, attach or fwd)\n", cmd);
+	    strcmp(cmd, "fwd") != 0 && strcmp(cmd, "pipeline") != 0) {
+		fprintf(stderr, "mpdp-bench: unknown benchmark '%s' (ring, mempool, attach, fwd or "
+			"pipeline)\n", cmd);
+		return 2;
+	}
+	if (pl_opt != NULL && strcmp(cmd, "pipeline") != 0) {
+		fprintf(stderr, "mpdp-bench: %s is an option of the pipeline benchmark only\n", pl_opt);
 		return 2;
 	}
 	if (strcmp(cmd, "fwd") == 0) /* it runs a real primary: no instance of its own */
 		return bench_fwd(&b) == 0 ? 0 : 1;
+	if (strcmp(cmd, "pipeline") == 0) /* the same, with stage processes */
+		return bench_pipeline(&b) == 0 ? 0 : 1;
 	snprintf(b.name, sizeof(b.name), "bench-%d", (int)getpid());
 	sp.name = b.name;
 	sp.size = 512ull << 20;

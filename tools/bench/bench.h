@@ -17,12 +17,22 @@ struct bench {
 	int cpu[2];               /* cores for one- and two-core cases */
 	struct mpdp_shm *shm;     /* the bench's own instance */
 	char name[32];
+	/* pipeline only */
+	unsigned seconds;         /* measuring window of a run */
+	unsigned stages;          /* mpdp-fwd processes chained between the ports */
+	unsigned size;            /* packet bytes of the null source */
+	unsigned burst;           /* the stages' --burst, 0: their default */
+	unsigned ring_size;       /* --port-ring-size and the stages' --ring-size, 0: defaults */
+	int busy_poll;            /* the stages never yield their core */
+	int no_swap;              /* the stages forward without --mac-swap */
+	int backpressure;         /* the stages wait for room on a full output */
 };
 
 int bench_ring(struct bench *b);
 int bench_pool(struct bench *b);
 int bench_attach(struct bench *b);
 int bench_fwd(struct bench *b);
+int bench_pipeline(struct bench *b);
 int bench_attach_child(int argc, char **argv);
 
 /* Median of @n values (sorts them). */

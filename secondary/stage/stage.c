@@ -111,7 +111,7 @@ next_index(const struct mpdp_stage *stage, const char *name)
 
 int
 mpdp_stage_check_config(const struct mpdp_stage *stage, const struct mpdp_stage_config *cfg,
-	     struct mpdp_errbuf *eb)
+			struct mpdp_errbuf *eb)
 {
 	char what[64];
 	int rc;
@@ -139,8 +139,7 @@ mpdp_stage_check_config(const struct mpdp_stage *stage, const struct mpdp_stage_
 				    stage->name, stage->max_workers != 0 && stage->max_workers < MPDP_STAGE_WORKERS_MAX
 				    ? stage->max_workers : MPDP_STAGE_WORKERS_MAX);
 	for (unsigned i = 0; i < cfg->n_in; i++) {
-		snprintf(what, sizeof(what), "--in");
-		rc = check_name(what, cfg->in[i], MPDP_NAME_MAX, eb);
+		rc = check_name("--in", cfg->in[i], MPDP_NAME_MAX, eb);
 		if (rc != 0)
 			return rc;
 		for (unsigned j = 0; j < i; j++) {
@@ -275,11 +274,11 @@ bind_ring(struct mpdp_stage_instance *si, const char *what, const char *name, in
 			rc = mpdp_ring_lookup(si->shm, name, out);
 	}
 	if (rc != 0)
-		return mpdp_err_set(eb, rc, "%s %s: %s", what, name,
+		return mpdp_err_set(eb, rc, "%s%s: %s", what, name,
 				    rc == -ENOENT ? "a memzone of that name is not a ring" : mpdp_strerror(rc));
 	/* A single-producer or single-consumer end already has its one user (a port's I/O worker). */
 	if ((*out)->flags & (input ? MPDP_RING_F_SC_DEQ : MPDP_RING_F_SP_ENQ))
-		return mpdp_err_set(eb, -EPERM, "%s %s: that ring takes a single %s, which is not a stage "
+		return mpdp_err_set(eb, -EPERM, "%s%s: that ring takes a single %s, which is not a stage "
 				    "(a port's NAME.rx is only read by stages, NAME.tx only written)",
 				    what, name, input ? "consumer" : "producer");
 	return 0;
@@ -291,7 +290,7 @@ bind_rings(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
 	int rc;
 
 	for (unsigned i = 0; i < si->cfg.n_in; i++) {
-		rc = bind_ring(si, "--in", si->cfg.in[i], 1, &si->in[i], eb);
+		rc = bind_ring(si, "--in ", si->cfg.in[i], 1, &si->in[i], eb);
 		if (rc != 0)
 			return rc;
 	}

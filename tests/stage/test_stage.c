@@ -489,7 +489,7 @@ test_single_producer_or_consumer_ends_are_refused(void **state)
 	assert_non_null(strstr(eb.msg, "--in in: that ring takes a single consumer"));
 	cfg.in[0] = "in2";
 	assert_int_equal(mpdp_stage_open(f->ti.shm, &split_stage, &cfg, &si, &eb), -EPERM);
-	assert_non_null(strstr(eb.msg, "--out even= r-even: that ring takes a single producer"));
+	assert_non_null(strstr(eb.msg, "--out even=r-even: that ring takes a single producer"));
 	assert_null(si);
 	assert_int_equal(zones(f), before);    /* in2 and r-odd were made, then removed */
 }

@@ -116,7 +116,7 @@ if start_primary --port "in,driver=pcap,rx_pcap=$traffic,loop=$loops" \
 	m=$stage_pid
 	run_expect 1 "stage f1 is already running (pid $f1" "$fwd" --name "$name" --runtime-dir "$rundir" \
 		--stage f1 --in x --out out=y
-	run_expect 1 "--out out= in.rx: that ring takes a single producer" "$fwd" --name "$name" \
+	run_expect 1 "--out out=in.rx: that ring takes a single producer" "$fwd" --name "$name" \
 		--runtime-dir "$rundir" --stage f8 --in x --out out=in.rx
 	run_expect 1 "--set-dst-mac zz: expected a MAC address" "$fwd" --name "$name" \
 		--runtime-dir "$rundir" --stage f9 --in x --out out=y --set-dst-mac zz

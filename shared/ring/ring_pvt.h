@@ -33,6 +33,7 @@
 #ifndef MPDP_RING_PVT_H
 #define MPDP_RING_PVT_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -128,13 +129,26 @@ mpdp__ring_cons_claim(struct mpdp_ring *r, unsigned n, int fixed,
 	return want;
 }
 
+/*
+ * Pauses before a publisher waiting for an earlier claimer yields its core:
+ * that claimer may have been preempted on this very core (processes sharing
+ * cores), and spinning would only wait out its time slice.
+ */
+#define MPDP__RING_SPINS_BEFORE_YIELD 1024
+
 /* Publish [old, old + n) once every earlier claimer has published (A4, R1/R2). */
 static inline void
 mpdp__ring_publish(_Atomic uint32_t *tail, uint32_t old, unsigned n, int single)
 {
 	if (!single) {
-		while (atomic_load_explicit(tail, memory_order_acquire) != old) /* A4 */
-			mpdp__ring_pause();
+		unsigned spins = 0;
+
+		while (atomic_load_explicit(tail, memory_order_acquire) != old) { /* A4 */
+			if (++spins % MPDP__RING_SPINS_BEFORE_YIELD == 0)
+				sched_yield();
+			else
+				mpdp__ring_pause();
+		}
 	}
 	atomic_store_explicit(tail, old + n, memory_order_release); /* R1 or R2 */
 }

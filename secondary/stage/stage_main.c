@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,11 +125,15 @@ usage(const struct stage_run *r, FILE *f)
 	}
 }
 
-static int
-bad_arg(const struct stage_run *r, const char *fmt, const char *a, const char *b)
+static int __attribute__((format(printf, 2, 3)))
+bad_arg(const struct stage_run *r, const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "%s: ", r->prog);
-	fprintf(stderr, fmt, a, b);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\n%s: see --help\n", r->prog);
 	return 2;
 }
@@ -140,12 +145,12 @@ parse_out(struct stage_run *r, const char *arg)
 	char *eq;
 
 	if (i == MPDP_STAGE_IO_MAX)
-		return bad_arg(r, "--out %s: at most %s outputs", arg, "8");
+		return bad_arg(r, "--out %s: at most %d outputs", arg, MPDP_STAGE_IO_MAX);
 	if (snprintf(r->out_args[i], sizeof(r->out_args[i]), "%s", arg) >= (int)sizeof(r->out_args[i]))
-		return bad_arg(r, "--out %s: too long%s", arg, "");
+		return bad_arg(r, "--out %s: too long", arg);
 	eq = strchr(r->out_args[i], '=');
 	if (eq == NULL || eq == r->out_args[i] || eq[1] == '\0')
-		return bad_arg(r, "--out %s: expected NEXT=RING, e.g. out=r1%s", arg, "");
+		return bad_arg(r, "--out %s: expected NEXT=RING, e.g. out=r1", arg);
 	*eq = '\0';
 	r->cfg.out[i].next = r->out_args[i];
 	r->cfg.out[i].ring = eq + 1;
@@ -168,8 +173,8 @@ parse_args(struct stage_run *r, int argc, char **argv)
 	for (; so != NULL && so[n_so].name != NULL && n_so < 64; n_so++) {
 		for (unsigned c = 0; c < N_COMMON; c++) {
 			if (strcmp(so[n_so].name, common_opts[c].name) == 0)
-				return bad_arg(r, "stage option --%s clashes with a framework option%s",
-					       so[n_so].name, "");
+				return bad_arg(r, "stage option --%s clashes with a framework option",
+					       so[n_so].name);
 		}
 		opts[N_COMMON + n_so] = (struct option){ so[n_so].name,
 			so[n_so].arg ? required_argument : no_argument, NULL, (int)(STAGE_OPT_BASE + n_so) };
@@ -185,7 +190,7 @@ parse_args(struct stage_run *r, int argc, char **argv)
 		case OPT_STAGE: r->cfg.id = optarg; break;
 		case OPT_IN:
 			if (r->cfg.n_in == MPDP_STAGE_IO_MAX)
-				return bad_arg(r, "--in %s: at most %s inputs", optarg, "8");
+				return bad_arg(r, "--in %s: at most %d inputs", optarg, MPDP_STAGE_IO_MAX);
 			r->cfg.in[r->cfg.n_in++] = optarg;
 			break;
 		case OPT_OUT:
@@ -199,12 +204,12 @@ parse_args(struct stage_run *r, int argc, char **argv)
 			break;
 		case OPT_BURST:
 			if (mpdp_parse_u64(optarg, 1, MPDP_STAGE_BURST_MAX, &v) != 0)
-				return bad_arg(r, "--burst %s: expected a number from 1 to %s", optarg, "256");
+				return bad_arg(r, "--burst %s: expected a number from 1 to %d", optarg, MPDP_STAGE_BURST_MAX);
 			r->cfg.burst = (unsigned)v;
 			break;
 		case OPT_RING_SIZE:
 			if (mpdp_parse_u64(optarg, 1, MPDP_RING_SIZE_MAX, &v) != 0 || (v & (v - 1)) != 0)
-				return bad_arg(r, "--ring-size %s: expected a power of two%s", optarg, "");
+				return bad_arg(r, "--ring-size %s: expected a power of two", optarg);
 			r->cfg.ring_size = (unsigned)v;
 			break;
 		case OPT_BACKPRESSURE: r->cfg.backpressure = 1; break;
@@ -214,15 +219,15 @@ parse_args(struct stage_run *r, int argc, char **argv)
 		case OPT_JSON: r->json = 1; break;
 		case OPT_LOG_LEVEL:
 			if (mpdp_log_set_from_arg(optarg, &eb) != 0)
-				return bad_arg(r, "%s%s", eb.msg, "");
+				return bad_arg(r, "%s", eb.msg);
 			break;
 		case 'h': usage(r, stdout); return 1;
 		case OPT_VERSION: printf("%s %s\n", r->prog, MPDP_CFG_VERSION); return 1;
-		case ':': return bad_arg(r, "option '%s' needs a value%s", argv[optind - 1], "");
-		case '?': return bad_arg(r, "unknown option '%s'%s", argv[optind - 1], "");
+		case ':': return bad_arg(r, "option '%s' needs a value", argv[optind - 1]);
+		case '?': return bad_arg(r, "unknown option '%s'", argv[optind - 1]);
 		default:
 			if (r->cfg.n_options == MPDP_STAGE_OPTIONS_MAX)
-				return bad_arg(r, "more than %s stage options%s", "32", "");
+				return bad_arg(r, "more than %d stage options", MPDP_STAGE_OPTIONS_MAX);
 			r->cfg.options[r->cfg.n_options].name = so[opt - STAGE_OPT_BASE].name;
 			r->cfg.options[r->cfg.n_options].value = optarg ? optarg : "";
 			r->cfg.n_options++;
@@ -230,14 +235,14 @@ parse_args(struct stage_run *r, int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return bad_arg(r, "unexpected argument '%s'%s", argv[optind], "");
+		return bad_arg(r, "unexpected argument '%s'", argv[optind]);
 	if (r->cfg.id == NULL)
-		return bad_arg(r, "--stage ID is required%s%s", "", "");
+		return bad_arg(r, "--stage ID is required");
 	if (r->report)
 		return 0;
 	r->cfg.n_workers = r->cores_given ? (unsigned)CPU_COUNT(&r->cores) : 1;
 	if (mpdp_stage_check_config(r->stage, &r->cfg, &eb) != 0)
-		return bad_arg(r, "%s%s", eb.msg, "");
+		return bad_arg(r, "%s", eb.msg);
 	return 0;
 }
 

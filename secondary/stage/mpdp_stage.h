@@ -72,6 +72,7 @@ struct mpdp_stage_config {
 	const char *id;            /**< --stage: names the slot and the stage's zones */
 	unsigned n_in;
 	const char *in[MPDP_STAGE_IO_MAX];
+	uint8_t in_role[MPDP_STAGE_IO_MAX]; /**< index into stage->in_roles, when it has roles */
 	unsigned n_out;
 	struct mpdp_stage_output_cfg out[MPDP_STAGE_IO_MAX];
 	unsigned n_workers;        /**< contexts (worker threads); 0 means 1 */
@@ -125,6 +126,14 @@ struct mpdp_stage {
 	 * @return 0, or -errno with the reason in @p eb
 	 */
 	int (*report)(const struct mpdp_stage_env *env, FILE *f, struct mpdp_errbuf *eb);
+	/**
+	 * Optional: the roles of the stage's inputs, e.g. { "inside", "outside" }
+	 * for a NAT. Each input is then given as --in ROLE=RING or --ROLE RING,
+	 * and process() learns the role of a burst with mpdp_stage_input() and
+	 * cfg->in_role[]. 0: inputs have no role (--in RING).
+	 */
+	uint16_t n_in_roles;
+	const char *const *in_roles;
 };
 
 /**
@@ -149,6 +158,14 @@ const char *mpdp_stage_option(const struct mpdp_stage_env *env, const char *name
  */
 const char *mpdp_stage_option_next(const struct mpdp_stage_env *env, const char *name,
 				   unsigned *iter);
+
+/**
+ * Which input the burst being processed came from, inside process(): an
+ * index into cfg->in[] (and cfg->in_role[]).
+ *
+ * @param ctx  the context process() was given
+ */
+unsigned mpdp_stage_input(const void *ctx);
 
 /** Whether output @p next has a ring bound to it. */
 int mpdp_stage_output_bound(const struct mpdp_stage_env *env, uint16_t next);

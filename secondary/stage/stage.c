@@ -142,6 +142,9 @@ mpdp_stage_check_config(const struct mpdp_stage *stage, const struct mpdp_stage_
 		rc = check_name("--in", cfg->in[i], MPDP_NAME_MAX, eb);
 		if (rc != 0)
 			return rc;
+		if (stage->n_in_roles != 0 && cfg->in_role[i] >= stage->n_in_roles)
+			return mpdp_err_set(eb, -EINVAL, "--in %s: role %u of %u", cfg->in[i],
+					    cfg->in_role[i], stage->n_in_roles);
 		for (unsigned j = 0; j < i; j++) {
 			if (strcmp(cfg->in[i], cfg->in[j]) == 0)
 				return mpdp_err_set(eb, -EINVAL, "--in %s: given twice", cfg->in[i]);
@@ -352,24 +355,45 @@ env_of(const struct mpdp_stage_instance *si, unsigned w, struct mpdp_stage_env *
 	env->n_workers = si->n_workers;
 }
 
+/*
+ * What the framework keeps in the cache line just before each context, so
+ * that mpdp_stage_input() can answer from the context pointer alone.
+ */
+struct stage_ctx_head {
+	unsigned input;            /* input of the burst being processed */
+};
+
+static struct stage_ctx_head *
+ctx_head(const void *ctx)
+{
+	return (struct stage_ctx_head *)((char *)(uintptr_t)ctx - MPDP_CACHE_LINE);
+}
+
+unsigned
+mpdp_stage_input(const void *ctx)
+{
+	return ctx_head(ctx)->input;
+}
+
 static int
 init_contexts(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
 {
-	size_t stride = (si->stage->ctx_size + MPDP_CACHE_LINE - 1) & ~(size_t)(MPDP_CACHE_LINE - 1);
+	size_t stride = MPDP_CACHE_LINE +
+			((si->stage->ctx_size + MPDP_CACHE_LINE - 1) & ~(size_t)(MPDP_CACHE_LINE - 1));
 
+	_Static_assert(sizeof(struct stage_ctx_head) <= MPDP_CACHE_LINE, "head fits its line");
 	si->ctxs = calloc(si->n_workers, sizeof(*si->ctxs));
-	if (stride != 0 && posix_memalign(&si->ctx_mem, MPDP_CACHE_LINE, stride * si->n_workers) != 0)
+	if (posix_memalign(&si->ctx_mem, MPDP_CACHE_LINE, stride * si->n_workers) != 0)
 		si->ctx_mem = NULL;
-	if (si->ctxs == NULL || (stride != 0 && si->ctx_mem == NULL))
+	if (si->ctxs == NULL || si->ctx_mem == NULL)
 		return mpdp_err_set(eb, -ENOMEM, "stage %s: no memory for %u contexts", si->cfg.id,
 				    si->n_workers);
-	if (stride != 0)
-		memset(si->ctx_mem, 0, stride * si->n_workers);
+	memset(si->ctx_mem, 0, stride * si->n_workers);
 	for (unsigned w = 0; w < si->n_workers; w++) {
 		struct mpdp_stage_env env;
 		int rc;
 
-		si->ctxs[w].ctx = stride != 0 ? (char *)si->ctx_mem + stride * w : NULL;
+		si->ctxs[w].ctx = (char *)si->ctx_mem + stride * w + MPDP_CACHE_LINE;
 		if (si->stage->init == NULL) {
 			si->ctxs[w].ready = 1;
 			continue;
@@ -560,8 +584,10 @@ mpdp_stage_poll(struct mpdp_stage_instance *si, unsigned w, unsigned wid)
 		unsigned i = (cs->next_in + t) % si->cfg.n_in;
 
 		n = mpdp_ring_dequeue_burst(si->in[i], (void **)pkts, si->burst, NULL);
-		if (n != 0)
+		if (n != 0) {
 			cs->next_in = (i + 1) % si->cfg.n_in;
+			ctx_head(cs->ctx)->input = i;
+		}
 	}
 	/* A busy worker reads the clock every few hundred turns; an idle one can afford every turn. */
 	if (n == 0 || polls % STAGE_HEARTBEAT_POLLS == 1)

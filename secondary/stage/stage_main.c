@@ -26,6 +26,7 @@
 #define STAGE_IDLE_SPINS 256
 #define STAGE_TICK_NS 100000000L
 #define STAGE_OPT_BASE 1000
+#define STAGE_ROLE_BASE 2000
 #define STAGE_OUT_ARG_MAX (2 * MPDP_NAME_MAX)
 
 enum {
@@ -68,6 +69,7 @@ struct stage_run {
 	const char *runtime_dir;
 	struct mpdp_stage_config cfg;
 	char out_args[MPDP_STAGE_IO_MAX][STAGE_OUT_ARG_MAX];
+	char in_args[MPDP_STAGE_IO_MAX][STAGE_OUT_ARG_MAX];
 	cpu_set_t cores;
 	int cores_given;
 	int busy_poll;
@@ -93,7 +95,14 @@ usage(const struct stage_run *r, FILE *f)
 	fprintf(f, "\noutputs:");
 	for (uint16_t k = 1; k < st->n_next; k++)
 		fprintf(f, " %s", st->next_names[k]);
-	fprintf(f, "%s (and drop)\n\n", st->n_next > 1 ? "" : " none");
+	fprintf(f, "%s (and drop)\n", st->n_next > 1 ? "" : " none");
+	if (st->n_in_roles != 0) {
+		fprintf(f, "input roles (--in ROLE=RING, or --ROLE RING):");
+		for (uint16_t k = 0; k < st->n_in_roles; k++)
+			fprintf(f, " %s", st->in_roles[k]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "\n");
 	fprintf(f,
 		"  --name NAME          instance to attach to (default %s)\n"
 		"  --runtime-dir DIR    parent of the instance directory\n"
@@ -158,6 +167,40 @@ parse_out(struct stage_run *r, const char *arg)
 	return 0;
 }
 
+/* An input: --in RING, or --in ROLE=RING (--ROLE RING) for a stage with roles. */
+static int
+add_input(struct stage_run *r, const char *role, const char *arg)
+{
+	const struct mpdp_stage *st = r->stage;
+	unsigned i = r->cfg.n_in;
+	char *ring = r->in_args[i];
+
+	if (i == MPDP_STAGE_IO_MAX)
+		return bad_arg(r, "--in %s: at most %d inputs", arg, MPDP_STAGE_IO_MAX);
+	if (snprintf(ring, STAGE_OUT_ARG_MAX, "%s", arg) >= STAGE_OUT_ARG_MAX)
+		return bad_arg(r, "--in %s: too long", arg);
+	if (st->n_in_roles != 0 && role == NULL) {
+		char *eq = strchr(ring, '=');
+
+		if (eq == NULL || eq == ring || eq[1] == '\0')
+			return bad_arg(r, "--in %s: expected ROLE=RING, e.g. %s=r1", arg, st->in_roles[0]);
+		*eq = '\0';
+		role = ring;
+		ring = eq + 1;
+	}
+	if (st->n_in_roles != 0) {
+		uint16_t k = 0;
+
+		while (k < st->n_in_roles && strcmp(st->in_roles[k], role) != 0)
+			k++;
+		if (k == st->n_in_roles)
+			return bad_arg(r, "--in %s: mpdp-%s has no input role '%s'", arg, st->name, role);
+		r->cfg.in_role[i] = (uint8_t)k;
+	}
+	r->cfg.in[r->cfg.n_in++] = ring;
+	return 0;
+}
+
 /* Returns 0 to run, 1 when --help/--version was printed, 2 for a bad argument. */
 static int
 parse_args(struct stage_run *r, int argc, char **argv)
@@ -179,7 +222,11 @@ parse_args(struct stage_run *r, int argc, char **argv)
 		opts[N_COMMON + n_so] = (struct option){ so[n_so].name,
 			so[n_so].arg ? required_argument : no_argument, NULL, (int)(STAGE_OPT_BASE + n_so) };
 	}
-	opts[N_COMMON + n_so] = (struct option){ NULL, 0, NULL, 0 };
+	for (uint16_t k = 0; k < r->stage->n_in_roles && n_so + k < 64; k++)
+		opts[N_COMMON + n_so + k] = (struct option){ r->stage->in_roles[k], required_argument,
+							     NULL, (int)(STAGE_ROLE_BASE + k) };
+	opts[N_COMMON + n_so + (r->stage->n_in_roles < 64 - n_so ? r->stage->n_in_roles : 0)] =
+		(struct option){ NULL, 0, NULL, 0 };
 
 	opterr = 0;
 	optind = 1;
@@ -189,9 +236,8 @@ parse_args(struct stage_run *r, int argc, char **argv)
 		case OPT_RUNTIME_DIR: r->runtime_dir = optarg; break;
 		case OPT_STAGE: r->cfg.id = optarg; break;
 		case OPT_IN:
-			if (r->cfg.n_in == MPDP_STAGE_IO_MAX)
-				return bad_arg(r, "--in %s: at most %d inputs", optarg, MPDP_STAGE_IO_MAX);
-			r->cfg.in[r->cfg.n_in++] = optarg;
+			if (add_input(r, NULL, optarg) != 0)
+				return 2;
 			break;
 		case OPT_OUT:
 			if (parse_out(r, optarg) != 0)
@@ -226,6 +272,11 @@ parse_args(struct stage_run *r, int argc, char **argv)
 		case ':': return bad_arg(r, "option '%s' needs a value", argv[optind - 1]);
 		case '?': return bad_arg(r, "unknown option '%s'", argv[optind - 1]);
 		default:
+			if (opt >= STAGE_ROLE_BASE) {
+				if (add_input(r, r->stage->in_roles[opt - STAGE_ROLE_BASE], optarg) != 0)
+					return 2;
+				break;
+			}
 			if (r->cfg.n_options == MPDP_STAGE_OPTIONS_MAX)
 				return bad_arg(r, "more than %d stage options", MPDP_STAGE_OPTIONS_MAX);
 			r->cfg.options[r->cfg.n_options].name = so[opt - STAGE_OPT_BASE].name;

@@ -15,7 +15,7 @@
 
 enum {
 	OPT_NAME = 256, OPT_MEM, OPT_HUGE_DIR, OPT_NO_HUGE, OPT_BASE, OPT_POOL, OPT_RING,
-	OPT_RUNTIME_DIR, OPT_LOG_LEVEL, OPT_VERSION, OPT_PORT, OPT_PATCH, OPT_UNTIL_EOF,
+	OPT_RUNTIME_DIR, OPT_LOG_LEVEL, OPT_VERSION, OPT_PORT, OPT_PATCH, OPT_UNTIL_EOF, OPT_LOCKSTEP,
 	OPT_STATS_PERIOD, OPT_PORT_RING_SIZE,
 };
 
@@ -32,6 +32,7 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "patch", required_argument, NULL, OPT_PATCH },
 	{ "until-eof", no_argument, NULL, OPT_UNTIL_EOF },
+	{ "lockstep", no_argument, NULL, OPT_LOCKSTEP },
 	{ "stats-period", required_argument, NULL, OPT_STATS_PERIOD },
 	{ "port-ring-size", required_argument, NULL, OPT_PORT_RING_SIZE },
 	{ "help", no_argument, NULL, 'h' },
@@ -60,6 +61,8 @@ primary_usage(FILE *f, const char *prog)
 		"  --patch SRC:DST          send what port SRC receives straight to port DST (repeatable)\n"
 		"  --port-ring-size N       slots of each port's NAME.rx and NAME.tx rings (default 1024)\n"
 		"  --until-eof              exit 0 once every rx_pcap file is read and every ring drained\n"
+		"  --lockstep               one packet in flight: read the next only when every packet\n"
+		"                           before it has left (sent or dropped); for golden tests\n"
 		"  --stats-period N         print the port counters every N seconds\n"
 		"  --runtime-dir DIR        parent of the instance directory (default /run/mpdp as root)\n"
 		"  --log-level [COMP:]LEVEL err, warn, notice, info or debug\n"
@@ -273,6 +276,9 @@ primary_parse_args(int argc, char **argv, struct primary_cfg *cfg, struct mpdp_e
 		case OPT_UNTIL_EOF:
 			cfg->until_eof = 1;
 			break;
+		case OPT_LOCKSTEP:
+			cfg->lockstep = 1;
+			break;
 		case OPT_STATS_PERIOD:
 			if (mpdp_parse_u64(optarg, 1, 86400, &v) != 0)
 				return mpdp_err_set(eb, -EINVAL, "--stats-period '%s': expected seconds, 1 to 86400", optarg);
@@ -306,6 +312,8 @@ primary_parse_args(int argc, char **argv, struct primary_cfg *cfg, struct mpdp_e
 	cfg->shm.name = cfg->name;
 	if (cfg->port_ring_size == 0)
 		cfg->port_ring_size = 1024;
+	if (cfg->lockstep && cfg->cores_given && CPU_COUNT(&cfg->cores) > 1)
+		return mpdp_err_set(eb, -EINVAL, "--lockstep needs one I/O worker: give -l one core");
 	if (cfg->until_eof && cfg->n_ports == 0)
 		return mpdp_err_set(eb, -EINVAL, "--until-eof needs ports to read from");
 	if (cfg->n_pools == 0) {

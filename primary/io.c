@@ -11,11 +11,14 @@
 
 #include "io.h"
 #include "mpdp_log.h"
+#include "mpdp_stage.h"
 #include "mpdp_time.h"
 #include "mpdp_worker.h"
 
 /* How often (in TSC ticks, set at start) links are checked and files flushed. */
 #define IO_HOUSEKEEPING_NS 100000000ull
+/* --lockstep: seconds one packet may stay in flight before the next is read anyway. */
+#define IO_LOCKSTEP_WAIT_S 2
 
 /*
  * Give a burst to a port's driver and count what it sent. The driver frees
@@ -62,8 +65,69 @@ retry_held(struct io_port *ip)
 	return 1;
 }
 
+static int
+add_stage_drops(struct mpdp_abi_stage *slot, void *arg)
+{
+	struct mpdp_stage_totals t;
+
+	mpdp_stage_totals(slot, &t);
+	*(uint64_t *)arg += t.dropped;
+	return 0;
+}
+
+/*
+ * --lockstep: packets received that have not yet left the instance. Every
+ * packet ends exactly once, counted where it ends: sent, refused or dropped
+ * by a port, or dropped by a stage (by verdict or at a full or unbound
+ * output). Each count is written after the packet ends, so a zero here is
+ * never early.
+ */
+static uint64_t
+in_flight(struct io_worker *w)
+{
+	uint64_t in = 0, out = 0;
+
+	for (unsigned i = 0; i < w->n_ports; i++) {
+		const struct mpdp_abi_port *abi = w->ports[i].port->abi;
+
+		for (unsigned q = 0; q < MPDP_PORT_QUEUE_MAX; q++) {
+			const struct mpdp_abi_port_queue *pq = &abi->queues[q];
+
+			in += __atomic_load_n(&pq->rx_packets, __ATOMIC_ACQUIRE);
+			out += __atomic_load_n(&pq->tx_packets, __ATOMIC_ACQUIRE) +
+			       __atomic_load_n(&pq->tx_errors, __ATOMIC_ACQUIRE) +
+			       __atomic_load_n(&pq->tx_drops, __ATOMIC_ACQUIRE);
+		}
+	}
+	mpdp_stage_walk(w->shm, add_stage_drops, &out);
+	return in > out ? in - out : 0;
+}
+
+/* --lockstep: whether the next packet may be read; a packet stuck in flight is waited for only so long. */
+static int
+lockstep_ready(struct io_worker *w)
+{
+	uint64_t now;
+
+	if (in_flight(w) == 0) {
+		w->lockstep_wait_tsc = 0;
+		return 1;
+	}
+	now = mpdp_tsc();
+	if (w->lockstep_wait_tsc == 0) {
+		w->lockstep_wait_tsc = now;
+		return 0;
+	}
+	if (now - w->lockstep_wait_tsc < mpdp_tsc_hz() * IO_LOCKSTEP_WAIT_S)
+		return 0;
+	MPDP_LOG(WARN, "--lockstep: a packet is still in flight after %d s (a ring nobody reads?); going on",
+		 IO_LOCKSTEP_WAIT_S);
+	w->lockstep_wait_tsc = 0;
+	return 1;
+}
+
 static void
-poll_rx(struct io_port *ip, uint16_t qid, struct mpdp_mbuf **pkts)
+poll_rx(struct io_worker *w, struct io_port *ip, uint16_t qid, struct mpdp_mbuf **pkts)
 {
 	struct mpdp_port *port = ip->port;
 	struct mpdp_abi_port_queue *q = &port->abi->queues[qid];
@@ -71,7 +135,9 @@ poll_rx(struct io_port *ip, uint16_t qid, struct mpdp_mbuf **pkts)
 
 	if (!retry_held(ip))
 		return;
-	n = mpdp_port_rx_burst(port, qid, pkts, IO_BURST);
+	if (w->lockstep && !lockstep_ready(w))
+		return;
+	n = mpdp_port_rx_burst(port, qid, pkts, w->lockstep ? 1 : IO_BURST);
 	if (n == 0) {
 		if ((port->abi->flags & MPDP_PORT_F_RX_EOF) && !atomic_load(&ip->drained))
 			atomic_store(&ip->drained, 1);
@@ -155,7 +221,7 @@ io_main(void *arg)
 	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
 		for (unsigned i = 0; i < w->n_ports; i++) {
 			for (uint16_t q = 0; q < w->ports[i].port->n_queues; q++)
-				poll_rx(&w->ports[i], q, pkts);
+				poll_rx(w, &w->ports[i], q, pkts);
 			poll_tx(&w->ports[i], pkts);
 		}
 		if (mpdp_tsc() >= next) {

@@ -30,6 +30,8 @@ struct io_worker {
 	int started;
 	_Atomic int *stop;
 	struct mpdp_shm *shm;
+	int lockstep;                     /* read one packet only when none is in flight */
+	uint64_t lockstep_wait_tsc;       /* when the current wait began, 0 when none */
 	unsigned n_ports;
 	struct io_port ports[IO_PORTS_MAX];
 	char name[MPDP_NAME_MAX];

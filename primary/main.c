@@ -129,6 +129,7 @@ start_workers(struct primary *p)
 		w->index = i;
 		w->cpu = p->cfg.cores_given ? mpdp_corelist_nth(&p->cfg.cores, i) : -1;
 		w->stop = &p->stop_io;
+		w->lockstep = p->cfg.lockstep;
 		w->shm = p->shm;
 		snprintf(w->name, sizeof(w->name), "primary/io%u", i);
 	}

@@ -46,6 +46,7 @@ struct primary_cfg {
 	unsigned port_ring_size;                   /* slots of NAME.rx and NAME.tx */
 	unsigned stats_period;                     /* seconds, 0 for none */
 	int until_eof;
+	int lockstep;                              /* one packet in flight at a time */
 };
 
 /* What main() should do after parsing. */

@@ -71,7 +71,8 @@ int mpdp_flowtab_open(void *mem, uint64_t len, const struct mpdp_flowtab_params 
 uint32_t mpdp_flowtab_hash(const void *key, uint16_t len);
 
 /**
- * Find the record that has @p key as one of its keys.
+ * Find the record that has @p key as one of its keys. For the writer's
+ * thread: a delete running meanwhile may hide a key from another thread.
  *
  * @param which  if not NULL, set to which of the record's keys matched (0 or 1)
  * @return the record id, or MPDP_FLOWTAB_NONE

@@ -175,9 +175,9 @@ nat_xlate_classify(const uint8_t *frame, uint32_t len, const struct mpdp_pkt_inf
 	if (info->l3_len == 0)
 		return (info->flags & MPDP_PKT_F_TRUNCATED) ? NAT_CLASS_IP_TRUNCATED :
 							      NAT_CLASS_IP_MALFORMED;
-	end = (uint32_t)info->l3_off + info->ip_len;
-	if (end > len)
+	if (!mpdp_pkt_ip_whole(info, len))
 		return NAT_CLASS_IP_TRUNCATED;
+	end = (uint32_t)info->l3_off + info->ip_len;
 	p->l3_off = info->l3_off;
 	p->src = ld32(frame + info->l3_off + IP_SRC);
 	p->dst = ld32(frame + info->l3_off + IP_DST);

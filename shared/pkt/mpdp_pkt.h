@@ -79,6 +79,19 @@ struct mpdp_pkt_info {
 int mpdp_pkt_parse(const uint8_t *data, uint32_t len, struct mpdp_pkt_info *info);
 
 /**
+ * Whether the IP packet of a parsed frame arrived whole: its length field
+ * (IPv4 total length, IPv6 40 + payload length) fits in the @p len bytes of
+ * the frame. The parser accepts a shorter frame (a capture cut by its snap
+ * length); a stage that forwards or rewrites packets treats it as a length
+ * that lies.
+ */
+static inline int
+mpdp_pkt_ip_whole(const struct mpdp_pkt_info *info, uint32_t len)
+{
+	return (uint32_t)info->l3_off + info->ip_len <= len;
+}
+
+/**
  * Internet checksum (RFC 1071) over @p len bytes, folded, not inverted.
  * Bytes are summed as big-endian 16-bit words; an odd last byte is padded
  * with a zero. A buffer whose checksum field is correct sums to 0xffff.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # make demo: replay tools/traffic/demo.pcap through the real product. A
 # primary owns a pcap port that replays the file (loop and pps below) and
-# a pcap port that records what comes out; mpdp-fwd (rewrites the
-# destination MAC) and mpdp-mon (counts protocols, sizes and flows) run as
-# separate processes chained by a ring; mpdp-stat shows the counters live.
-# At the end: the summary, mon's report, and the output file checked.
+# a pcap port that records what comes out; mpdp-fw (tools/traffic/demo.rules,
+# with connection tracking), mpdp-nat (translates the inside networks'
+# sources) and mpdp-mon (counts protocols, sizes and flows) run as separate
+# processes chained by rings; mpdp-stat shows the counters live. At the end:
+# the summary, the stages' reports, and the output file checked.
 #
 # usage: tools/demo.sh [BUILD_DIR]
 # env:   MPDP_DEMO_LOOP  passes over the file (default 40, at least 1)
@@ -22,14 +23,16 @@ loop=${MPDP_DEMO_LOOP:-40}
 pps=${MPDP_DEMO_PPS:-40000}
 name=demo-$$
 primary=$build/primary/mpdp-primary
-fwd=$build/secondary/fwd/mpdp-fwd
+fw=$build/secondary/fw/mpdp-fw
+nat=$build/secondary/nat/mpdp-nat
+rules=$src/tools/traffic/demo.rules
 mon=$build/secondary/mon/mpdp-mon
 stat=$build/tools/mpdp-stat
 
 die() { echo "demo: $*" >&2; exit 1; }
 [[ $loop =~ ^[0-9]+$ && $loop -ge 1 ]] || die "MPDP_DEMO_LOOP=$loop: expected a number of passes, 1 or more"
 [[ $pps =~ ^[0-9]+$ ]] || die "MPDP_DEMO_PPS=$pps: expected packets per second, or 0 for full speed"
-for exe in "$primary" "$fwd" "$mon" "$stat"; do
+for exe in "$primary" "$fw" "$nat" "$mon" "$stat"; do
 	[ -x "$exe" ] || die "$exe is not built (make build)"
 done
 [ -r "$traffic" ] || die "$traffic is missing (tools/gen-traffic.sh makes it)"
@@ -74,7 +77,7 @@ stage_core=${cores[1]:-$primary_core}
 
 rate="$pps pps"
 [ "$pps" -ne 0 ] || rate="full speed"
-echo "== mpdp demo: $(basename "$traffic") x $loop at $rate -> mpdp-fwd -> mpdp-mon -> out.pcap"
+echo "== mpdp demo: $(basename "$traffic") x $loop at $rate -> mpdp-fw -> mpdp-nat -> mpdp-mon -> out.pcap"
 echo "   primary on core $primary_core, stages on core $stage_core; instance $name in $rundir"
 # Huge pages when they can be had: the primary falls back to tmpfs by itself
 # (one warning line) when there are none or the mount is not ours to write.
@@ -98,13 +101,20 @@ sed 's/^/   primary: /' "$tmp/primary.err"
 mpid=$!
 pids+=("$mpid")
 wait_ready "$tmp/mon.out" "$mpid" mpdp-mon
-"$fwd" --name "$name" --runtime-dir "$rundir" --stage fwd -l "$stage_core" \
-	--in in.rx --out out=mid --set-dst-mac 02:00:00:00:00:aa --backpressure \
-	>"$tmp/fwd.out" 2>"$tmp/fwd.err" &
+"$nat" --name "$name" --runtime-dir "$rundir" --stage nat -l "$stage_core" \
+	--inside lan --outside wan --out outside=mid --backpressure --report-on-exit \
+	--snat 192.168.0.0/16=198.18.0.1-198.18.0.4 --snat 10.0.0.0/8=198.18.0.5 \
+	>"$tmp/nat.out" 2>"$tmp/nat.err" &
+npid=$!
+pids+=("$npid")
+wait_ready "$tmp/nat.out" "$npid" mpdp-nat
+"$fw" --name "$name" --runtime-dir "$rundir" --stage fw -l "$stage_core" \
+	--in in.rx --out out=lan --rules "$rules" --backpressure --report-on-exit \
+	>"$tmp/fw.out" 2>"$tmp/fw.err" &
 fpid=$!
 pids+=("$fpid")
-wait_ready "$tmp/fwd.out" "$fpid" mpdp-fwd
-echo "   in.rx -> mpdp-fwd (pid $fpid, dst MAC := 02:00:00:00:00:aa) -> mid -> mpdp-mon (pid $mpid) -> out.tx"
+wait_ready "$tmp/fw.out" "$fpid" mpdp-fw
+echo "   in.rx -> mpdp-fw (pid $fpid, $(grep -vc '^#' "$rules") rules) -> lan -> mpdp-nat (pid $npid) -> mid -> mpdp-mon (pid $mpid) -> out.tx"
 echo
 
 # Live until the primary exits (every packet read and delivered), then the summary.
@@ -113,18 +123,20 @@ echo
 status=0
 wait "$ppid" || status=$?
 [ "$status" -eq 0 ] || { sed 's/^/   primary: /' "$tmp/primary.err"; die "mpdp-primary exited $status"; }
-for pid in "$fpid" "$mpid"; do
-	wait "$pid" || die "a stage exited $?: $(cat "$tmp/fwd.err" "$tmp/mon.err")"
+for pid in "$fpid" "$npid" "$mpid"; do
+	wait "$pid" || die "a stage exited $?: $(cat "$tmp/fw.err" "$tmp/nat.err" "$tmp/mon.err")"
 done
 pids=()
 
 echo
 echo "== the stages, as they stopped"
-grep '^mpdp-fwd ' "$tmp/fwd.out" | sed 's/^/   /'
-awk 'seen { print "   " $0 } /^ready$/ { seen = 1 }' "$tmp/mon.out"
+for log in fw nat mon; do
+	awk 'seen { print "   " $0 } /^ready$/ { seen = 1 }' "$tmp/$log.out"
+done
 
 # Count the output's records with the product itself: replay it into a sink.
-sent=$(sed -n 's/^port in .* rx \([0-9]*\) pkts.*/\1/p' "$tmp/primary.out")
+# What reached mon is what the firewall and the NAT did not drop.
+sent=$(sed -n 's/^mpdp-mon mon: in \([0-9]*\) pkts.*/\1/p' "$tmp/mon.out")
 "$primary" --name "$name-check" --runtime-dir "$rundir" -l "$primary_core" --no-huge --mem 64M \
 	--pool mbuf,n=2048,cache=64 --port "chk,driver=pcap,rx_pcap=$out" \
 	--port sink,driver=null,no_rx=1 --patch chk:sink --until-eof \
@@ -132,8 +144,8 @@ sent=$(sed -n 's/^port in .* rx \([0-9]*\) pkts.*/\1/p' "$tmp/primary.out")
 got=$(sed -n 's/^port chk .* rx \([0-9]*\) pkts.*/\1/p' "$tmp/check.out")
 echo "== output"
 if [ -z "$sent" ] || [ "$got" != "$sent" ]; then
-	die "$out holds ${got:-?} packets, but ${sent:-?} went in"
+	die "$out holds ${got:-?} packets, but mon passed ${sent:-?}"
 fi
 keep_out=1
-echo "   $out: $got packets, as many as went in ($(du -h "$out" | cut -f1))"
+echo "   $out: $got packets, every one mon passed on ($(du -h "$out" | cut -f1))"
 echo "   kept for you to look at (e.g. tcpdump -e -r $out | head); remove it with: rm -r $tmp"

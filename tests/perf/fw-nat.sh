@@ -37,8 +37,8 @@ done
 primary=$build/primary/mpdp-primary
 fw=$build/secondary/fw/mpdp-fw
 nat=$build/secondary/nat/mpdp-nat
-stat=$build/tools/stat/mpdp-stat
-gen=$build/tests/perf/fw-classify-bench
+stat=$build/tools/mpdp-stat
+gen=$build/tests/fw_classify/fw-classify-bench
 for p in "$primary" "$fw" "$nat" "$stat" "$gen"; do
 	[ -x "$p" ] || { echo "fw-nat.sh: $p not built (meson compile -C $build)" >&2; exit 1; }
 done
@@ -72,12 +72,12 @@ one_run() {
 		>"$work/primary" 2>"$work/primary.err" </dev/null &
 	local ppid=$!
 	pids+=($ppid)
-	wait_line "$work/primary" ready
+	wait_line "$work/primary" ready || return 1
 	"$@" --name "$name" --runtime-dir "$work" --stage s1 --in "$IN" --out "$OUT"=p1.tx -l 1 \
 		>"$work/stage" 2>"$work/stage.err" </dev/null &
 	local spid=$!
 	pids+=($spid)
-	wait_line "$work/stage" ready
+	wait_line "$work/stage" ready || return 1
 	sleep 1
 	t0=$(date +%s%N); c0=$(stage_in)
 	sleep "$seconds"
@@ -93,7 +93,11 @@ median() { tr ' ' '\n' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1
 row() {
 	local label=$1 flows=$2 figs=()
 	shift 2
-	for _ in $(seq "$runs"); do figs+=("$(one_run "$flows" "$@")"); done
+	local fig
+	for _ in $(seq "$runs"); do
+		fig=$(one_run "$flows" "$@") || { echo "fw-nat.sh: $label: a run failed" >&2; exit 1; }
+		figs+=("$fig")
+	done
 	printf '| %s | %s | %s |\n' "$label" "$(echo "${figs[*]}" | median)" "${figs[*]}"
 }
 
@@ -106,7 +110,9 @@ if [ "$only" != nat ]; then
 	for n in 10 1000 10000; do
 		"$gen" gen "$n" 1 | grep -v '^default' >"$work/rules-$n"
 		printf 'allow udp from 10.0.0.0/16 to any port 9\ndefault deny\n' >>"$work/rules-$n"
-		row "mpdp-fw, $n rules (+2)" 65536 "$fw" --rules "$work/rules-$n" --max-conns 131072
+		# The generated rules send some traffic `to mon`: that output goes to the sink too.
+		row "mpdp-fw, $n rules (+2)" 65536 "$fw" --rules "$work/rules-$n" --max-conns 131072 \
+			--out mon=p1.tx
 	done
 fi
 if [ "$only" != fw ]; then

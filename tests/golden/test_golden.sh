@@ -25,21 +25,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); echo "not ok $n - $*"; }
-# verdict STATUS DESC: ok when STATUS (pass $? of the check first) is 0
-verdict() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; fi; }
+. "$src/tests/lib/stage_tap.sh"
 
 if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 not found (golden.py needs it; make deps installs it)"
 	exit 0
 fi
-
-wait_line() {
-	for _ in $(seq "${3:-200}"); do grep -qx -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-	return 1
-}
 
 start_primary() {
 	"$primary" --name "$name" --runtime-dir "$rundir" --no-huge --mem 96M -l 0 --lockstep \
@@ -56,11 +47,6 @@ start_stage() {
 	pids+=($!)
 	stage_pid=$!
 	wait_line "$files/$log" ready
-}
-
-field() {
-	"$probe" "$name" "$rundir" | awk -v k="$1" -v n="$2" -v f="$3" \
-		'$1 == k && $2 == n { for (i = 3; i < NF; i += 2) if ($i == f) print $(i + 1) }'
 }
 
 # expected EXPECT.json: "inputs outputs-sum drops"

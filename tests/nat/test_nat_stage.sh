@@ -25,43 +25,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); echo "not ok $n - $*"; }
-verdict() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; fi; }
+. "$src/tests/lib/stage_tap.sh"
 
 if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 not found (nat_pcap.py writes and checks the frames)"
 	exit 0
 fi
-
-# run_expect RC 'NEEDLE' CMD...: exit code RC and NEEDLE in the output
-run_expect() {
-	local want=$1 needle=$2 out rc
-	shift 2
-	out=$("$@" 2>&1 </dev/null)
-	rc=$?
-	if [ "$rc" -eq "$want" ] && grep -qF -- "$needle" <<<"$out" && ! grep -q Sanitizer <<<"$out"; then
-		ok "rc $rc: $(head -1 <<<"$out")"
-	else
-		notok "${*:2} -> rc $rc (want $want), '$needle' not in: $(head -3 <<<"$out")"
-	fi
-}
-
-wait_line() {
-	for _ in $(seq "${3:-200}"); do grep -qx -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-	return 1
-}
-
-field() {
-	"$probe" "$name" "$rundir" | awk -v k="$1" -v n="$2" -v f="$3" \
-		'$1 == k && $2 == n { for (i = 3; i < NF; i += 2) if ($i == f) print $(i + 1) }'
-}
-
-wait_count() {
-	for _ in $(seq 200); do [ "$(field "$1" "$2" "$3")" = "$4" ] && return 0; sleep 0.05; done
-	return 1
-}
 
 start_nat() {
 	local log=$1

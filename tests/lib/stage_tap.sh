@@ -1,0 +1,40 @@
+# Sourced by the shell tests that run an instance and its stages: TAP lines
+# and waiting on what the processes print and count. The sourcing script
+# sets name, rundir, probe (tests/stages/probe) and pids, and kills pids.
+
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); echo "not ok $n - $*"; }
+# verdict STATUS DESC: ok when STATUS (pass $? of the check first) is 0
+verdict() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; fi; }
+
+# run_expect RC 'NEEDLE' CMD...: exit code RC, NEEDLE in the output, no sanitizer report
+run_expect() {
+	local want=$1 needle=$2 out rc
+	shift 2
+	out=$("$@" 2>&1 </dev/null)
+	rc=$?
+	if [ "$rc" -eq "$want" ] && grep -qF -- "$needle" <<<"$out" && ! grep -q Sanitizer <<<"$out"; then
+		ok "rc $rc: $(head -1 <<<"$out")"
+	else
+		notok "${*:2} -> rc $rc (want $want), '$needle' not in: $(head -3 <<<"$out")"
+	fi
+}
+
+# wait_line FILE LINE [TRIES]: until FILE has LINE (0.05 s apart)
+wait_line() {
+	for _ in $(seq "${3:-200}"); do grep -qx -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+	return 1
+}
+
+# field KIND NAME KEY: a counter from the probe
+field() {
+	"$probe" "$name" "$rundir" | awk -v k="$1" -v n="$2" -v f="$3" \
+		'$1 == k && $2 == n { for (i = 3; i < NF; i += 2) if ($i == f) print $(i + 1) }'
+}
+
+# wait_count KIND NAME KEY VALUE: until the counter reaches VALUE (10 s)
+wait_count() {
+	for _ in $(seq 200); do [ "$(field "$1" "$2" "$3")" = "$4" ] && return 0; sleep 0.05; done
+	return 1
+}

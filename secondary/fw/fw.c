@@ -25,8 +25,10 @@
 #include "fw_classify.h"
 #include "fw_conntrack.h"
 #include "fw_rules.h"
+#include "mpdp_json.h"
 #include "mpdp_log.h"
 #include "mpdp_mbuf.h"
+#include "mpdp_parse.h"
 #include "mpdp_pkt.h"
 #include "mpdp_port.h"
 #include "mpdp_shm.h"
@@ -36,7 +38,7 @@
 #define FW_ZONE_SUFFIX "fw"
 #define FW_CT_ZONE_SUFFIX "ct"
 #define FW_MAGIC 0x31305746u        /* "FW01" little-endian */
-#define FW_VERSION 1
+#define FW_VERSION 2
 #define FW_TEXT_MAX (4u << 20)      /* canonical rule text kept for reports */
 #define FW_CONNS_DEFAULT 65536u
 #define FW_CONNS_MAX (16u << 20)
@@ -45,10 +47,12 @@
 #define FW_REPORT_RULES 50u
 #define FW_REPORT_CONNS 20u
 
-/* Counters of the zone: enum, report name. */
+/*
+ * Counters of the zone: enum, report name. Packets and bytes in are the
+ * framework's (the stage's slot): the report reads them there rather than
+ * the data path counting them twice.
+ */
 #define FW_COUNTERS(_) \
-	_(PACKETS, "packets") \
-	_(BYTES, "bytes") \
 	_(ALLOWED, "allowed") \
 	_(DENIED, "denied") \
 	_(SENT_OTHER, "sent_to_other_outputs") \
@@ -267,8 +271,6 @@ fw_one(struct fw_ctx *ctx, const struct fw_set *set, struct mpdp_mbuf *m, unsign
 	int rc = mpdp_pkt_parse(data, m->data_len, &info);
 	int ct;
 
-	add(&z->c[FW_C_PACKETS], 1);
-	add(&z->c[FW_C_BYTES], m->data_len);
 	if (!(info.ptype & (MPDP_PTYPE_IPV4 | MPDP_PTYPE_IPV6))) {
 		enum fw_counter c = rc != 0 ? FW_C_MALFORMED : FW_C_NON_IP;
 
@@ -364,22 +366,6 @@ on_sighup(int sig)
 }
 
 static int
-parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int
 zone_blank(const void *addr, uint64_t len)
 {
 	const uint8_t *p = addr;
@@ -417,7 +403,7 @@ open_conntrack(struct fw_ctx *ctx, const struct mpdp_stage_env *env, struct mpdp
 {
 	struct fw_ct_timeouts t;
 	const char *v;
-	uint32_t conns = FW_CONNS_DEFAULT;
+	uint64_t conns = FW_CONNS_DEFAULT;
 	unsigned iter = 0;
 	void *addr;
 	int rc;
@@ -429,16 +415,16 @@ open_conntrack(struct fw_ctx *ctx, const struct mpdp_stage_env *env, struct mpdp
 			return rc;
 	}
 	v = mpdp_stage_option(env, "max-conns");
-	if (v != NULL && parse_u32(v, 1, FW_CONNS_MAX, &conns) != 0)
+	if (v != NULL && mpdp_parse_u64(v, 1, FW_CONNS_MAX, &conns) != 0)
 		return mpdp_err_set(eb, -EINVAL, "--max-conns %s: expected a number from 1 to %u", v,
 				    FW_CONNS_MAX);
-	rc = mpdp_stage_zone(env, FW_CT_ZONE_SUFFIX, fw_ct_mem_size(conns), &addr, eb);
+	rc = mpdp_stage_zone(env, FW_CT_ZONE_SUFFIX, fw_ct_mem_size((uint32_t)conns), &addr, eb);
 	if (rc == -EEXIST)
 		return mpdp_err_set(eb, -EEXIST, "stage %s: its connection table was made with another "
 				    "--max-conns; start it with the same value", env->cfg->id);
 	if (rc < 0)
 		return rc;
-	rc = fw_ct_open(addr, fw_ct_mem_size(conns), conns, &t, &ctx->ct, eb);
+	rc = fw_ct_open(addr, fw_ct_mem_size((uint32_t)conns), (uint32_t)conns, &t, &ctx->ct, eb);
 	return rc < 0 ? rc : 0;
 }
 
@@ -502,23 +488,6 @@ rule_text(const struct fw_zone *z, unsigned i, int *len)
 	return p;
 }
 
-static void
-json_str(FILE *f, const char *s, int len)
-{
-	fputc('"', f);
-	for (int i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 struct conn_print {
 	FILE *f;
 	int json;
@@ -545,6 +514,8 @@ fw_report(const struct mpdp_stage_env *env, FILE *f, struct mpdp_errbuf *eb)
 	struct fw_zone *z;
 	struct fw_ct *ct = NULL;
 	struct conn_print cp = { f, env->json, 0 };
+	struct mpdp_stage_totals in = { 0 };
+	struct mpdp_abi_stage *slot;
 	uint64_t len, c[FW_C_N_];
 	void *addr;
 	unsigned n_rules, shown = 0;
@@ -559,15 +530,18 @@ fw_report(const struct mpdp_stage_env *env, FILE *f, struct mpdp_errbuf *eb)
 	if (mpdp_stage_zone_find(env, FW_CT_ZONE_SUFFIX, &addr, &len, eb) == 0 &&
 	    fw_ct_attach(addr, len, &ct, eb) != 0)
 		ct = NULL;
+	if (mpdp_stage_find(env->shm, env->cfg->id, &slot) == 0)
+		mpdp_stage_totals(slot, &in);
 	for (unsigned i = 0; i < FW_C_N_; i++)
 		c[i] = ld(&z->c[i]);
 	n_rules = atomic_load(&z->n_rules);
 	if (n_rules > FW_RULES_MAX)
 		n_rules = FW_RULES_MAX;
 	if (env->json) {
-		fprintf(f, "{\"counters\":{");
+		fprintf(f, "{\"counters\":{\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64, in.in_packets,
+			in.in_bytes);
 		for (unsigned i = 0; i < FW_C_N_; i++)
-			fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", fw_counter_names[i], c[i]);
+			fprintf(f, ",\"%s\":%" PRIu64, fw_counter_names[i], c[i]);
 		fprintf(f, "},\"rules\":[");
 		for (unsigned i = 0; i <= n_rules; i++) {
 			int tl = 0;
@@ -576,7 +550,7 @@ fw_report(const struct mpdp_stage_env *env, FILE *f, struct mpdp_errbuf *eb)
 			if (i == n_rules)
 				tl = (int)strlen(t);
 			fprintf(f, "%s{\"rule\":", i ? "," : "");
-			json_str(f, t, tl);
+			mpdp_json_strn(f, t, (size_t)tl);
 			fprintf(f, ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
 				ld(&z->rules[i].packets), ld(&z->rules[i].bytes));
 		}
@@ -593,7 +567,7 @@ fw_report(const struct mpdp_stage_env *env, FILE *f, struct mpdp_errbuf *eb)
 	}
 	fprintf(f, "firewall %s: %" PRIu64 " pkts %" PRIu64 " bytes: allowed %" PRIu64
 		", denied %" PRIu64 ", to other outputs %" PRIu64 "\n", env->cfg->id,
-		c[FW_C_PACKETS], c[FW_C_BYTES], c[FW_C_ALLOWED], c[FW_C_DENIED], c[FW_C_SENT_OTHER]);
+		in.in_packets, in.in_bytes, c[FW_C_ALLOWED], c[FW_C_DENIED], c[FW_C_SENT_OTHER]);
 	for (unsigned i = FW_C_NO_MATCH; i < FW_C_N_; i++)
 		fprintf(f, "  %-24s %" PRIu64 "\n", fw_counter_names[i], c[i]);
 	fprintf(f, "rules (%u, hits shown):\n", n_rules);

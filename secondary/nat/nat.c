@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mpdp_json.h"
 #include "mpdp_log.h"
 #include "mpdp_mbuf.h"
 #include "mpdp_stage.h"
@@ -161,21 +162,6 @@ state_name(const struct nat_sess *s)
 	}
 }
 
-static void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* Idle seconds (-1: no packet yet) and seconds left (-1: never expires). */
 static void
 sess_times(const struct nat_table *t, const struct nat_sess *s, uint64_t now, double *idle,
@@ -276,7 +262,7 @@ report_json(FILE *f, const char *id, const struct nat_table *t, int running, uin
 	uint32_t id_ = MPDP_FLOWTAB_NONE, listed = 0;
 
 	fprintf(f, "{\"stage\":");
-	json_str(f, id);
+	mpdp_json_str(f, id);
 	fprintf(f, ",\"running\":%s,\"starts\":%" PRIu64 ",\"config\":{\"snat\":[",
 		running ? "true" : "false", atomic_load_explicit(&t->z->starts, memory_order_relaxed));
 	for (uint32_t i = 0; i < c->n_snat; i++) {

@@ -40,15 +40,6 @@ start_primary() {
 	wait_line "$files/primary.out" ready
 }
 
-start_stage() {
-	local log=$1 prog=$2
-	shift 2
-	"$prog" --name "$name" --runtime-dir "$rundir" "$@" >"$files/$log" 2>"$files/$log.err" </dev/null &
-	pids+=($!)
-	stage_pid=$!
-	wait_line "$files/$log" ready
-}
-
 # expected EXPECT.json: "inputs outputs-sum drops"
 expected() {
 	python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); print(e["inputs"], sum(len(v) for v in e["outputs"].values()), len(e["drop"]))' "$1"

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "mpdp_err.h"
+#include "mpdp_json.h"
 #include "mpdp_pool.h"
 #include "mpdp_ring.h"
 #include "mpdp_shm.h"
@@ -402,23 +403,6 @@ sample(struct stat_ctx *sc)
 
 /* ---- one snapshot: text or JSON ---- */
 
-static void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static const char *
 link_name(uint32_t link)
 {
@@ -498,16 +482,16 @@ print_json(struct stat_ctx *sc, FILE *f)
 	const struct stat_view *v = &sc->cur;
 
 	fprintf(f, "{\"instance\": ");
-	json_str(f, h->name);
+	mpdp_json_str(f, h->name);
 	fprintf(f, ", \"primary_pid\": %d, \"hugepages\": %s, \"size\": %" PRIu64 ",\n \"ports\": [",
 		h->primary_pid, h->hugepages ? "true" : "false", h->size);
 	for (unsigned i = 0; i < v->n_ports; i++) {
 		const struct stat_port *p = &v->ports[i];
 
 		fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
-		json_str(f, p->name);
+		mpdp_json_str(f, p->name);
 		fprintf(f, ", \"driver\": ");
-		json_str(f, p->driver);
+		mpdp_json_str(f, p->driver);
 		fprintf(f, ", \"link\": \"%s\", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
 			", \"tx_packets\": %" PRIu64 ", \"tx_bytes\": %" PRIu64 ", \"missed\": %" PRIu64
 			", \"drops\": %" PRIu64 ", \"rx_errors\": %" PRIu64 ", \"tx_errors\": %" PRIu64
@@ -520,9 +504,9 @@ print_json(struct stat_ctx *sc, FILE *f)
 		const struct stat_stage *s = &v->stages[i];
 
 		fprintf(f, "%s\n  {\"id\": ", i ? "," : "");
-		json_str(f, s->id);
+		mpdp_json_str(f, s->id);
 		fprintf(f, ", \"kind\": ");
-		json_str(f, s->kind);
+		mpdp_json_str(f, s->kind);
 		fprintf(f, ", \"state\": \"%s\", \"pid\": %d, \"in_packets\": %" PRIu64 ", \"in_bytes\": %"
 			PRIu64 ", \"sent\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"in_hand\": %" PRIu64
 			", \"dropped_by_verdict\": %" PRIu64 ", \"outputs\": [", stage_state(s), s->pid,
@@ -530,10 +514,10 @@ print_json(struct stat_ctx *sc, FILE *f)
 			s->t.out_packets[MPDP_STAGE_NEXT_DROP]);
 		for (unsigned k = 1; k < s->n_next; k++) {
 			fprintf(f, "%s{\"name\": ", k > 1 ? ", " : "");
-			json_str(f, s->next[k]);
+			mpdp_json_str(f, s->next[k]);
 			fprintf(f, ", \"ring\": ");
 			if (s->out[k][0])
-				json_str(f, s->out[k]);
+				mpdp_json_str(f, s->out[k]);
 			else
 				fprintf(f, "null");
 			fprintf(f, ", \"packets\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"dropped\": %"
@@ -544,13 +528,13 @@ print_json(struct stat_ctx *sc, FILE *f)
 	fprintf(f, "],\n \"rings\": [");
 	for (unsigned i = 0; i < v->n_rings; i++) {
 		fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
-		json_str(f, v->rings[i].name);
+		mpdp_json_str(f, v->rings[i].name);
 		fprintf(f, ", \"count\": %u, \"size\": %u}", v->rings[i].count, v->rings[i].size);
 	}
 	fprintf(f, "],\n \"pools\": [");
 	for (unsigned i = 0; i < v->n_pools; i++) {
 		fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
-		json_str(f, v->pools[i].name);
+		mpdp_json_str(f, v->pools[i].name);
 		fprintf(f, ", \"in_use\": %u, \"total\": %u}", v->pools[i].in_use, v->pools[i].total);
 	}
 	fprintf(f, "]}\n");

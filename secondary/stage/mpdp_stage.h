@@ -84,6 +84,29 @@ struct mpdp_stage_config {
 };
 
 struct mpdp_stage;
+struct mpdp_stage_env;
+
+/**
+ * A command the stage serves through the control socket: the user types
+ * `mpdpctl KIND NAME ARGS...` (or `mpdpctl KIND ID NAME ...` when several
+ * stages of the kind run) and the primary routes it to the stage.
+ */
+struct mpdp_stage_command {
+	const char *name;          /**< one or more words, e.g. "rule add" */
+	const char *args;          /**< how the rest is written, e.g. "[POS] RULE"; NULL for none */
+	const char *help;          /**< one line */
+	/**
+	 * Run the command in the stage's control thread, concurrently with its
+	 * workers (hand anything they must see over safely: the workers never
+	 * wait for a command). @p ctxs holds env->n_workers contexts, @p argv
+	 * the words after the name. Write text to @p out, or with @p json one
+	 * JSON value. Output beyond about 1 MiB is refused: bound what a list
+	 * prints (e.g. a count argument).
+	 * @return 0, or -errno with the reason in @p eb (the user sees it)
+	 */
+	int (*run)(const struct mpdp_stage_env *env, void *const *ctxs, int argc, char **argv,
+		   int json, FILE *out, struct mpdp_errbuf *eb);
+};
 
 /** What the hooks of a stage are given. */
 struct mpdp_stage_env {
@@ -134,6 +157,8 @@ struct mpdp_stage {
 	 */
 	uint16_t n_in_roles;
 	const char *const *in_roles;
+	/** Optional: commands for mpdpctl, terminated by { NULL }. */
+	const struct mpdp_stage_command *commands;
 };
 
 /**

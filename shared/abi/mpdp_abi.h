@@ -31,7 +31,7 @@
 
 #define MPDP_ABI_MAGIC 0x5044504dU /* "MPDP" little-endian */
 #define MPDP_ABI_MAJOR 1
-#define MPDP_ABI_MINOR 2
+#define MPDP_ABI_MINOR 3
 
 #define MPDP_NAME_MAX 32           /* names include the terminating NUL */
 #define MPDP_MEMZONE_MAX MPDP_CFG_MAX_MEMZONES
@@ -135,7 +135,9 @@ struct mpdp_abi_port {
 	int32_t lcore;                     /* (p) core of the I/O worker that polls it */
 	uint32_t patch_to;                 /* (p) port index + 1 it is cross-connected to, 0 when none */
 	uint64_t link_changes;             /* (p) times the link went down or came back */
-	uint8_t pad_[48];
+	uint32_t capture;                  /* (p) capture id + 1 watching the port, 0 when none */
+	uint32_t seq;                      /* (p) odd while its worker updates the counters */
+	uint8_t pad_[40];
 	struct mpdp_abi_port_queue queues[MPDP_PORT_QUEUE_MAX];
 };
 
@@ -170,7 +172,8 @@ struct mpdp_abi_stage_worker {
 	uint32_t in_hand;          /* (s) dequeued and not yet dispatched */
 	uint32_t wid;              /* (s) worker id, UINT32_MAX when none */
 	int32_t cpu;               /* (s) pinned core, -1 when not pinned */
-	uint8_t pad0_[12];
+	uint32_t seq;              /* (s) odd while the worker updates its counters */
+	uint8_t pad0_[8];
 	uint64_t out_packets[MPDP_STAGE_IO_MAX]; /* (s) enqueued on the output's ring */
 	uint64_t out_bytes[MPDP_STAGE_IO_MAX];   /* (s) */
 	uint64_t out_drops[MPDP_STAGE_IO_MAX];   /* (s) freed: ring full or unbound */

@@ -54,6 +54,7 @@ struct mpdp_ring {
 	uint32_t size;             /* (ro) slots, a power of two */
 	uint32_t mask;             /* (ro) size - 1 */
 	uint32_t capacity;         /* (ro) == size */
+	_Atomic uint32_t capture;  /* capture id + 1 copying what is dequeued, 0 when none */
 	struct mpdp_ring_headtail prod __attribute__((aligned(2 * MPDP_CACHE_LINE)));
 	struct mpdp_ring_headtail cons __attribute__((aligned(2 * MPDP_CACHE_LINE)));
 	void *slots[] __attribute__((aligned(2 * MPDP_CACHE_LINE)));

@@ -81,6 +81,14 @@ int mpdp_shm_attach(const char *name, const char *runtime_dir, struct mpdp_shm *
  */
 void mpdp_shm_close(struct mpdp_shm *shm);
 
+/**
+ * The runtime directory of instance @p name (NULL for "mpdp") under
+ * @p parent (NULL for the default), whether or not it exists.
+ *
+ * @return 0, -EINVAL (bad name), -ENAMETOOLONG
+ */
+int mpdp_shm_instance_dir(const char *name, const char *parent, char *out, size_t len);
+
 /** @return the header at offset 0 of the region. */
 struct mpdp_abi_header *mpdp_shm_header(const struct mpdp_shm *shm);
 

@@ -61,12 +61,16 @@ name_valid(const char *name)
 	return 1;
 }
 
-static int
-instance_dir(const char *name, const char *parent, char *out, size_t len)
+int
+mpdp_shm_instance_dir(const char *name, const char *parent, char *out, size_t len)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	int n;
 
+	if (name == NULL)
+		name = MPDP_SHM_DEFAULT_NAME;
+	if (!name_valid(name))
+		return -EINVAL;
 	if (parent != NULL)
 		n = snprintf(out, len, "%s/%s", parent, name);
 	else if (geteuid() == 0)
@@ -428,7 +432,7 @@ mpdp_shm_create(const struct mpdp_shm_params *p, struct mpdp_shm **out, struct m
 	shm->is_primary = 1;
 	shm->lock_fd = -1;
 	snprintf(shm->name, sizeof(shm->name), "%s", name);
-	rc = instance_dir(name, p->runtime_dir, shm->dir, sizeof(shm->dir));
+	rc = mpdp_shm_instance_dir(name, p->runtime_dir, shm->dir, sizeof(shm->dir));
 	if (rc != 0) {
 		mpdp_err_set(eb, rc, "runtime directory path too long");
 		goto fail_free;
@@ -539,7 +543,7 @@ mpdp_shm_attach(const char *name, const char *runtime_dir, struct mpdp_shm **out
 		return -ENOMEM;
 	shm->lock_fd = -1;
 	snprintf(shm->name, sizeof(shm->name), "%s", name);
-	rc = instance_dir(name, runtime_dir, shm->dir, sizeof(shm->dir));
+	rc = mpdp_shm_instance_dir(name, runtime_dir, shm->dir, sizeof(shm->dir));
 	if (rc != 0)
 		goto fail_free;
 	if (!primary_holds_lock(shm->dir)) {

@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "io.h"
+#include "mpdp_capture.h"
 #include "mpdp_log.h"
+#include "mpdp_seqcount.h"
 #include "mpdp_stage.h"
 #include "mpdp_time.h"
 #include "mpdp_worker.h"
@@ -30,21 +32,34 @@ transmit(struct mpdp_port *port, struct mpdp_mbuf **pkts, uint16_t n)
 {
 	struct mpdp_abi_port_queue *q = &port->abi->queues[0];
 	uint64_t bytes = mpdp_mbuf_bytes(pkts, n), errors = q->tx_errors;
-	uint16_t taken = mpdp_port_tx_burst(port, 0, pkts, n);
+	uint16_t taken;
 
+	mpdp_capture_port(port->shm, port->abi, pkts, n);
+	mpdp_seq_write_begin(&port->abi->seq);
+	taken = mpdp_port_tx_burst(port, 0, pkts, n);
 	if (taken < n)
 		bytes -= mpdp_mbuf_bytes(pkts + taken, (unsigned)(n - taken));
 	mpdp_port_count(&q->tx_packets, taken - (q->tx_errors - errors));
 	mpdp_port_count(&q->tx_bytes, bytes);
+	mpdp_seq_write_end(&port->abi->seq);
 	return taken;
+}
+
+/* A port's counters that change together change inside its sequence word (mpdp_seqcount.h). */
+static void
+count_one(struct mpdp_port *port, uint64_t *counter, uint64_t n)
+{
+	mpdp_seq_write_begin(&port->abi->seq);
+	mpdp_port_count(counter, n);
+	mpdp_seq_write_end(&port->abi->seq);
 }
 
 /* Hand a received burst on: to the patched port or to NAME.rx. Returns how many were taken. */
 static uint16_t
-deliver(struct io_port *ip, struct mpdp_mbuf **pkts, uint16_t n)
+deliver(struct io_port *ip, struct mpdp_port *patch, struct mpdp_mbuf **pkts, uint16_t n)
 {
-	if (ip->patch != NULL)
-		return transmit(ip->patch, pkts, n);
+	if (patch != NULL)
+		return transmit(patch, pkts, n);
 	return (uint16_t)mpdp_ring_enqueue_burst(ip->port->rx_ring, (void *const *)pkts, n, NULL);
 }
 
@@ -56,7 +71,8 @@ retry_held(struct io_port *ip)
 
 	if (ip->n_held == 0)
 		return 1;
-	done = deliver(ip, ip->held + ip->held_off, ip->n_held);
+	done = deliver(ip, atomic_load_explicit(&ip->patch, memory_order_acquire),
+		       ip->held + ip->held_off, ip->n_held);
 	ip->held_off = (uint16_t)(ip->held_off + done);
 	ip->n_held = (uint16_t)(ip->n_held - done);
 	if (ip->n_held != 0)
@@ -131,34 +147,42 @@ poll_rx(struct io_worker *w, struct io_port *ip, uint16_t qid, struct mpdp_mbuf 
 {
 	struct mpdp_port *port = ip->port;
 	struct mpdp_abi_port_queue *q = &port->abi->queues[qid];
+	struct mpdp_port *patch;
 	uint16_t n, done;
 
 	if (!retry_held(ip))
 		return;
 	if (w->lockstep && !lockstep_ready(w))
 		return;
+	/* The driver counts rx_errors itself: its call is inside the sequence word too. */
+	mpdp_seq_write_begin(&port->abi->seq);
 	n = mpdp_port_rx_burst(port, qid, pkts, w->lockstep ? 1 : IO_BURST);
+	mpdp_seq_write_end(&port->abi->seq);
 	if (n == 0) {
 		if ((port->abi->flags & MPDP_PORT_F_RX_EOF) && !atomic_load(&ip->drained))
 			atomic_store(&ip->drained, 1);
 		return;
 	}
-	done = deliver(ip, pkts, n);
+	mpdp_capture_port(w->shm, port->abi, pkts, n);
+	patch = atomic_load_explicit(&ip->patch, memory_order_acquire);
+	done = deliver(ip, patch, pkts, n);
 	if (done < n && (port->abi->flags & MPDP_PORT_F_FILE_RX)) {
 		/* A file source waits: keep the rest and deliver it first next time. */
 		memcpy(ip->held, pkts + done, (size_t)(n - done) * sizeof(pkts[0]));
 		ip->n_held = (uint16_t)(n - done);
 		done = n;
 	}
+	mpdp_seq_write_begin(&port->abi->seq);
 	mpdp_port_count(&q->rx_packets, done);
 	mpdp_port_count(&q->rx_bytes, mpdp_mbuf_bytes(pkts, done));
+	/* A live source cannot wait: what did not fit is missed (or dropped by the patch). */
+	if (done < n && patch == NULL)
+		mpdp_port_count(&q->rx_missed, (uint64_t)(n - done));
+	mpdp_seq_write_end(&port->abi->seq);
 	if (done == n)
 		return;
-	/* A live source cannot wait: what did not fit is missed (or dropped by the patch). */
-	if (ip->patch != NULL)
-		mpdp_port_count(&ip->patch->abi->queues[0].tx_drops, (uint64_t)(n - done));
-	else
-		mpdp_port_count(&q->rx_missed, (uint64_t)(n - done));
+	if (patch != NULL)
+		count_one(patch, &patch->abi->queues[0].tx_drops, (uint64_t)(n - done));
 	mpdp_mbuf_free_bulk(pkts + done, (unsigned)(n - done), port->wid);
 }
 
@@ -172,9 +196,10 @@ poll_tx(struct io_port *ip, struct mpdp_mbuf **pkts)
 	n = (uint16_t)mpdp_ring_dequeue_burst(port->tx_ring, (void **)pkts, IO_BURST, NULL);
 	if (n == 0)
 		return;
+	mpdp_capture_ring(port->shm, port->tx_ring, pkts, n);
 	sent = port->abi->link ? transmit(port, pkts, n) : 0;
 	if (sent < n) {
-		mpdp_port_count(&q->tx_drops, (uint64_t)(n - sent));
+		count_one(port, &q->tx_drops, (uint64_t)(n - sent));
 		mpdp_mbuf_free_bulk(pkts + sent, (unsigned)(n - sent), port->wid);
 	}
 }
@@ -194,7 +219,7 @@ housekeeping(struct io_worker *w)
 		if ((uint32_t)link == port->abi->link)
 			continue;
 		port->abi->link = (uint32_t)link;
-		mpdp_port_count(&port->abi->link_changes, 1);
+		count_one(port, &port->abi->link_changes, 1);
 		MPDP_LOG(WARN, "port %s: link %s", port->abi->name, link ? "back up" : "down");
 	}
 }
@@ -220,6 +245,10 @@ io_main(void *arg)
 	next = mpdp_tsc() + period;
 	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
 		for (unsigned i = 0; i < w->n_ports; i++) {
+			/* A stopped port is not polled: its driver queues and its NAME.tx wait. */
+			if (atomic_load_explicit((_Atomic uint32_t *)&w->ports[i].port->abi->state,
+						 memory_order_relaxed) != MPDP_PORT_STARTED)
+				continue;
 			for (uint16_t q = 0; q < w->ports[i].port->n_queues; q++)
 				poll_rx(w, &w->ports[i], q, pkts);
 			poll_tx(&w->ports[i], pkts);

@@ -15,7 +15,8 @@
 /* One polled port, as its worker sees it. */
 struct io_port {
 	struct mpdp_port *port;
-	struct mpdp_port *patch;          /* cross-connected destination, or NULL */
+	/* Cross-connected destination, or NULL; the control thread may change it. */
+	struct mpdp_port *_Atomic patch;
 	struct mpdp_mbuf *held[IO_BURST]; /* back-pressured file input, oldest first */
 	uint16_t n_held;
 	uint16_t held_off;

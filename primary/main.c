@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "capture.h"
+#include "ctl.h"
 #include "io.h"
 #include "mpdp_log.h"
 #include "mpdp_mbuf.h"
@@ -20,23 +22,13 @@
 #include "mpdp_ring.h"
 #include "mpdp_shm.h"
 #include "mpdp_stage.h"
+#include "mpdp_time.h"
 #include "mpdp_worker.h"
 #include "primary.h"
 
 /* Every ~second the primary frees the worker slots of processes that died. */
 #define PRIMARY_TICK_NS 100000000L
 #define PRIMARY_RECLAIM_TICKS 10
-
-struct primary {
-	struct primary_cfg cfg;
-	struct mpdp_shm *shm;
-	struct mpdp_pool *port_pool;            /* where ports take received mbufs from */
-	unsigned n_ports;
-	struct mpdp_port *ports[MPDP_PORT_MAX];
-	unsigned n_workers;
-	struct io_worker *workers;
-	_Atomic int stop_io;
-};
 
 static int
 create_objects(struct primary *p)
@@ -347,9 +339,17 @@ main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
+	p.started_ns = mpdp_time_ns();
 	rc = mpdp_shm_create(&p.cfg.shm, &p.shm, &eb);
 	if (rc != 0) {
 		fprintf(stderr, "mpdp-primary: %s\n", eb.msg);
+		return 1;
+	}
+	/* First: the capture zone is found by a scan of the memzone table, sooner when early. */
+	rc = capture_mgr_open(p.shm, &p.capture, &eb);
+	if (rc != 0) {
+		fprintf(stderr, "mpdp-primary: %s\n", eb.msg);
+		mpdp_shm_close(p.shm);
 		return 1;
 	}
 	rc = create_objects(&p);
@@ -357,16 +357,23 @@ main(int argc, char **argv)
 		rc = open_ports(&p);
 	if (rc == 0)
 		rc = start_workers(&p);
-	if (rc != 0)
+	if (rc == 0)
+		rc = ctl_server_start(&p, -1, &eb);
+	if (rc != 0) {
+		if (eb.msg[0] != '\0')
+			MPDP_LOG(ERR, "%s", eb.msg);
 		goto out;
+	}
 	if (mpdp_log_enabled(MPDP_LOG_INFO, MPDP_LOG_COMPONENT))
 		mpdp_shm_dump(stderr, p.shm);
 	printf("ready\n");
 	fflush(stdout);
 	rc = run(&p, &stop);
 out:
+	ctl_server_stop(&p);
 	stop_workers(&p);
 	print_ports(&p, stdout);
+	capture_mgr_close(p.capture);
 	for (unsigned i = 0; i < p.n_ports; i++)
 		mpdp_port_close(p.ports[i]);
 	mpdp_shm_close(p.shm);

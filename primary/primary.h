@@ -4,6 +4,7 @@
 #define MPDP_PRIMARY_H
 
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "mpdp_abi.h"
@@ -47,6 +48,27 @@ struct primary_cfg {
 	unsigned stats_period;                     /* seconds, 0 for none */
 	int until_eof;
 	int lockstep;                              /* one packet in flight at a time */
+};
+
+struct mpdp_pool;
+struct mpdp_port;
+struct io_worker;
+struct ctl_server;
+struct capture_mgr;
+
+/* The running primary: what main() builds and the control thread reads. */
+struct primary {
+	struct primary_cfg cfg;
+	struct mpdp_shm *shm;
+	uint64_t started_ns;                    /* CLOCK_MONOTONIC at start */
+	struct mpdp_pool *port_pool;            /* where ports take received mbufs from */
+	unsigned n_ports;
+	struct mpdp_port *ports[MPDP_PORT_MAX];
+	unsigned n_workers;
+	struct io_worker *workers;
+	_Atomic int stop_io;
+	struct capture_mgr *capture;            /* live captures (capture.c) */
+	struct ctl_server *ctl;                 /* the control socket (ctl_server.c) */
 };
 
 /* What main() should do after parsing. */

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-dev libnuma-dev libpcap-dev
-      protobuf-c-compiler libprotobuf-c-dev libuv1-dev libcmocka-dev libedit-dev python3 tshark)
+      protobuf-c-compiler libprotobuf-c-dev libuv1-dev libcmocka-dev libedit-dev python3 tshark tcpdump)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -259,6 +259,15 @@ void mpdp_stage_stop(struct mpdp_stage_instance *si);
 /** Finish: fini each context, mark the slot down. */
 void mpdp_stage_close(struct mpdp_stage_instance *si);
 
+/**
+ * Run the stage command that @p argv begins with (its name's words, then
+ * its arguments), as the control connection does.
+ *
+ * @return what the command returned; -EINVAL when no command matches
+ */
+int mpdp_stage_command(struct mpdp_stage_instance *si, int argc, char **argv, int json, FILE *out,
+		       struct mpdp_errbuf *eb);
+
 /** The stage's slot in shared memory. */
 struct mpdp_abi_stage *mpdp_stage_slot(const struct mpdp_stage_instance *si);
 

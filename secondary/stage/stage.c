@@ -11,9 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mpdp_capture.h"
 #include "mpdp_log.h"
 #include "mpdp_proc.h"
 #include "mpdp_ring.h"
+#include "mpdp_seqcount.h"
 #include "mpdp_shm.h"
 #include "mpdp_stage.h"
 #include "mpdp_time.h"
@@ -491,6 +493,15 @@ enqueue_output(struct mpdp_stage_instance *si, struct mpdp_ring *r, struct mpdp_
 	return done;
 }
 
+/* Packets leave the worker's hands as they are counted out, so in == out + in_hand in every snapshot. */
+static inline void
+hand_over(struct mpdp_abi_stage_worker *c, unsigned n)
+{
+	uint32_t held = c->in_hand;
+
+	__atomic_store_n(&c->in_hand, held > n ? held - n : 0, __ATOMIC_RELAXED);
+}
+
 static void
 send_to(struct mpdp_stage_instance *si, struct mpdp_abi_stage_worker *c, unsigned wid,
 	uint16_t k, struct mpdp_mbuf **pkts, unsigned n)
@@ -498,26 +509,33 @@ send_to(struct mpdp_stage_instance *si, struct mpdp_abi_stage_worker *c, unsigne
 	struct mpdp_ring *r = k < si->stage->n_next ? si->out[k] : NULL;
 	unsigned done = 0;
 
+	uint64_t bytes = mpdp_mbuf_bytes(pkts, n);
+
 	if (k == MPDP_STAGE_NEXT_DROP || k >= si->stage->n_next) {
+		mpdp_seq_write_begin(&c->seq);
 		count(&c->out_packets[MPDP_STAGE_NEXT_DROP], n);
-		count(&c->out_bytes[MPDP_STAGE_NEXT_DROP], mpdp_mbuf_bytes(pkts, n));
+		count(&c->out_bytes[MPDP_STAGE_NEXT_DROP], bytes);
+		hand_over(c, n);
+		mpdp_seq_write_end(&c->seq);
 		mpdp_mbuf_free_bulk(pkts, n, wid);
 		return;
 	}
+	/* Bytes are summed before the enqueue: once on the ring a packet belongs to the next stage. */
 	if (r != NULL) {
-		/* Sum before the enqueue: once on the ring a packet belongs to the next stage. */
-		uint64_t bytes = mpdp_mbuf_bytes(pkts, n);
-
 		done = enqueue_output(si, r, pkts, n);
 		if (done < n)
 			bytes -= mpdp_mbuf_bytes(pkts + done, n - done);
-		count(&c->out_packets[k], done);
-		count(&c->out_bytes[k], bytes);
+	} else {
+		bytes = 0;
 	}
-	if (done < n) {
-		count(&c->out_drops[k], n - done);
+	mpdp_seq_write_begin(&c->seq);
+	count(&c->out_packets[k], done);
+	count(&c->out_bytes[k], bytes);
+	count(&c->out_drops[k], n - done);
+	hand_over(c, n);
+	mpdp_seq_write_end(&c->seq);
+	if (done < n)
 		mpdp_mbuf_free_bulk(pkts + done, n - done, wid);
-	}
 }
 
 void
@@ -594,12 +612,15 @@ mpdp_stage_poll(struct mpdp_stage_instance *si, unsigned w, unsigned wid)
 		heartbeat(si, c, cs);
 	if (n == 0)
 		return 0;
-	__atomic_store_n(&c->in_hand, n, __ATOMIC_RELAXED);
+	mpdp_capture_ring(si->shm, si->in[ctx_head(cs->ctx)->input], pkts, n);
 	for (unsigned i = 0; i < n; i++)
 		__builtin_prefetch(pkts[i]);
+	mpdp_seq_write_begin(&c->seq);
+	__atomic_store_n(&c->in_hand, n, __ATOMIC_RELAXED);
 	count(&c->busy_polls, 1);
 	count(&c->in_packets, n);
 	count(&c->in_bytes, mpdp_mbuf_bytes(pkts, n));
+	mpdp_seq_write_end(&c->seq);
 	si->stage->process(cs->ctx, pkts, (uint16_t)n, next);
 	mpdp_stage_dispatch(si, w, wid, pkts, (uint16_t)n, next);
 	__atomic_store_n(&c->in_hand, 0, __ATOMIC_RELEASE);
@@ -625,6 +646,52 @@ mpdp_stage_close(struct mpdp_stage_instance *si)
 	free(si);
 }
 
+/* How many leading words of @p argv spell the command's name; 0 when they do not. */
+static int
+command_words(const char *name, int argc, char **argv)
+{
+	int w = 0;
+
+	while (*name != '\0') {
+		size_t len = strcspn(name, " ");
+
+		if (w >= argc || strlen(argv[w]) != len || strncmp(argv[w], name, len) != 0)
+			return 0;
+		name += len;
+		name += strspn(name, " ");
+		w++;
+	}
+	return w;
+}
+
+int
+mpdp_stage_command(struct mpdp_stage_instance *si, int argc, char **argv, int json, FILE *out,
+		   struct mpdp_errbuf *eb)
+{
+	const struct mpdp_stage_command *best = NULL;
+	void *ctxs[MPDP_STAGE_WORKERS_MAX];
+	struct mpdp_stage_env env;
+	int words = 0;
+
+	/* The longest name that matches wins: "rule add" before a "rule". */
+	for (const struct mpdp_stage_command *c = si->stage->commands; c != NULL && c->name; c++) {
+		int w = command_words(c->name, argc, argv);
+
+		if (w > words) {
+			words = w;
+			best = c;
+		}
+	}
+	if (best == NULL)
+		return mpdp_err_set(eb, -EINVAL, "mpdp-%s has no command '%s'", si->stage->name,
+				    argc > 0 ? argv[0] : "");
+	for (unsigned w = 0; w < si->n_workers; w++)
+		ctxs[w] = si->ctxs[w].ctx;
+	env_of(si, 0, &env);
+	env.json = json;
+	return best->run(&env, ctxs, argc - words, argv + words, json, out, eb);
+}
+
 struct mpdp_abi_stage *
 mpdp_stage_slot(const struct mpdp_stage_instance *si)
 {
@@ -637,19 +704,36 @@ mpdp_stage_totals(const struct mpdp_abi_stage *slot, struct mpdp_stage_totals *t
 	memset(t, 0, sizeof(*t));
 	for (unsigned w = 0; w < MPDP_STAGE_WORKERS_MAX; w++) {
 		const struct mpdp_abi_stage_worker *c = &slot->workers[w];
+		struct mpdp_abi_stage_worker v;
+		unsigned tries = 0;
+		uint32_t seq;
+
+		/* A consistent copy of the worker's counters (see mpdp_seqcount.h). */
+		do {
+			seq = mpdp_seq_read_begin(&c->seq);
+			v.in_packets = __atomic_load_n(&c->in_packets, __ATOMIC_RELAXED);
+			v.in_bytes = __atomic_load_n(&c->in_bytes, __ATOMIC_RELAXED);
+			v.in_hand = __atomic_load_n(&c->in_hand, __ATOMIC_RELAXED);
+			v.busy_polls = __atomic_load_n(&c->busy_polls, __ATOMIC_RELAXED);
+			for (unsigned k = 0; k < MPDP_STAGE_IO_MAX; k++) {
+				v.out_packets[k] = __atomic_load_n(&c->out_packets[k], __ATOMIC_RELAXED);
+				v.out_bytes[k] = __atomic_load_n(&c->out_bytes[k], __ATOMIC_RELAXED);
+				v.out_drops[k] = __atomic_load_n(&c->out_drops[k], __ATOMIC_RELAXED);
+			}
+		} while (!mpdp_seq_read_ok(&c->seq, seq) && ++tries < MPDP_SEQ_READ_TRIES);
 		uint64_t hb = __atomic_load_n(&c->heartbeat_ns, __ATOMIC_RELAXED);
 
-		t->in_packets += __atomic_load_n(&c->in_packets, __ATOMIC_RELAXED);
-		t->in_bytes += __atomic_load_n(&c->in_bytes, __ATOMIC_RELAXED);
-		t->in_hand += __atomic_load_n(&c->in_hand, __ATOMIC_RELAXED);
+		t->in_packets += v.in_packets;
+		t->in_bytes += v.in_bytes;
+		t->in_hand += v.in_hand;
 		t->polls += __atomic_load_n(&c->polls, __ATOMIC_RELAXED);
-		t->busy_polls += __atomic_load_n(&c->busy_polls, __ATOMIC_RELAXED);
+		t->busy_polls += v.busy_polls;
 		if (hb > t->heartbeat_ns)
 			t->heartbeat_ns = hb;
 		for (unsigned k = 0; k < MPDP_STAGE_IO_MAX; k++) {
-			t->out_packets[k] += __atomic_load_n(&c->out_packets[k], __ATOMIC_RELAXED);
-			t->out_bytes[k] += __atomic_load_n(&c->out_bytes[k], __ATOMIC_RELAXED);
-			t->out_drops[k] += __atomic_load_n(&c->out_drops[k], __ATOMIC_RELAXED);
+			t->out_packets[k] += v.out_packets[k];
+			t->out_bytes[k] += v.out_bytes[k];
+			t->out_drops[k] += v.out_drops[k];
 		}
 	}
 	t->dropped = t->out_packets[MPDP_STAGE_NEXT_DROP];

@@ -21,6 +21,7 @@
 #include "mpdp_stage.h"
 #include "mpdp_time.h"
 #include "mpdp_worker.h"
+#include "stage_ctl.h"
 
 /* Empty turns before an idle worker starts yielding its core to others. */
 #define STAGE_IDLE_SPINS 256
@@ -483,6 +484,7 @@ run(struct stage_run *r, const sigset_t *sigs)
 {
 	struct mpdp_errbuf eb = { "" };
 	struct mpdp_stage_totals t;
+	struct stage_ctl *ctl = NULL;
 	int rc = mpdp_stage_open(r->shm, r->stage, &r->cfg, &r->si, &eb);
 
 	if (rc != 0) {
@@ -491,10 +493,12 @@ run(struct stage_run *r, const sigset_t *sigs)
 	}
 	rc = start_threads(r) == 0 ? 0 : 1;
 	if (rc == 0) {
+		stage_ctl_open(r->si, r->stage, r->instance, r->runtime_dir, &ctl);
 		printf("ready\n");
 		fflush(stdout);
 		rc = wait_loop(r, sigs);
 	}
+	stage_ctl_close(ctl);
 	stop_threads(r);
 	mpdp_stage_totals(mpdp_stage_slot(r->si), &t);
 	printf("%s %s: in %" PRIu64 " pkts, sent %" PRIu64 " pkts, dropped %" PRIu64 " pkts\n",

@@ -50,6 +50,12 @@ mpdp_ctl_connect(const char *name, const char *runtime_dir, struct mpdp_errbuf *
 	return fd;
 }
 
+static uint32_t
+header_length(const uint8_t *buf)
+{
+	return (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24;
+}
+
 int
 mpdp_ctl_frame_length(const uint8_t *buf, size_t len, size_t max, size_t *payload_len)
 {
@@ -57,7 +63,7 @@ mpdp_ctl_frame_length(const uint8_t *buf, size_t len, size_t max, size_t *payloa
 
 	if (len < MPDP_CTL_HDR)
 		return 0;
-	n = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24;
+	n = header_length(buf);
 	if (n > max)
 		return -EMSGSIZE;
 	if (len - MPDP_CTL_HDR < n)
@@ -211,9 +217,11 @@ mpdp_ctl_recv(int fd, uint8_t **payload, size_t *len, int *passed_fd, int timeou
 	rc = recv_all(fd, hdr, sizeof(hdr), passed_fd, deadline);
 	if (rc != 0)
 		goto fail;
-	rc = mpdp_ctl_frame_length(hdr, sizeof(hdr), MPDP_CTL_FRAME_MAX, &n);
-	if (rc < 0)
+	n = header_length(hdr);
+	if (n > MPDP_CTL_FRAME_MAX) {
+		rc = -EMSGSIZE;
 		goto fail;
+	}
 	buf = malloc(n ? n : 1);
 	if (buf == NULL) {
 		rc = -ENOMEM;

@@ -586,7 +586,7 @@ finish(struct capture_mgr *m, struct capture_rec *c)
 	slot_drain(m, c->slot, c);
 	refresh(m, c);
 	if (c->w.err == 0)
-		write_stats(c);
+		(void)write_stats(c); /* with no room left, the file ends without statistics */
 	writer_flush(&c->w, c->w.kind == FD_FILE ? 0 : FINAL_FLUSH_NS);
 	if (c->w.err != 0 || c->w.len != 0) {
 		c->end_state = CAPTURE_FAILED;
@@ -892,7 +892,7 @@ capture_start(struct capture_mgr *m, const char *target, const char *filter, uns
 		rc = mpdp_err_set(eb, -ENOMEM, "capture buffer: out of memory");
 		goto fail_prog;
 	}
-	write_head(&c);
+	(void)write_head(&c); /* fits: the buffer is empty; a write error shows below */
 	writer_flush(&c.w, c.w.kind == FD_FILE ? 0 : FINAL_FLUSH_NS);
 	if (c.w.err != 0 || c.w.len != 0) {
 		rc = c.w.err != 0 ? -c.w.err : -EAGAIN;

@@ -16,6 +16,8 @@
  * the file closed. A copy that comes later still carries its capture id,
  * so it is freed at a later poll and never written to another capture's
  * file.
+ *
+ * All calls come from one thread, the control thread; the manager has no lock.
  */
 #ifndef MPDP_PRIMARY_CAPTURE_H
 #define MPDP_PRIMARY_CAPTURE_H

@@ -479,9 +479,14 @@ pool_one(const struct mpdp_shm_memzone *mz, void *arg)
 	pi->size = pool->n;
 	pi->obj_size = pool->obj_size;
 	pi->cache_size = pool->cache_size;
-	pi->available = mpdp_pool_avail_count(pool);
-	pi->cached = mpdp_pool_cached_count(pool);
-	pi->in_use = mpdp_pool_in_use_count(pool);
+	/* Two snapshots taken apart: clamp so the three always add up to the size. */
+	unsigned avail = mpdp_pool_avail_count(pool), cached = mpdp_pool_cached_count(pool);
+
+	cached = cached < avail ? cached : avail;
+	avail = avail < pool->n ? avail : pool->n;
+	pi->available = avail - cached;
+	pi->cached = cached;
+	pi->in_use = pool->n - avail;
 	pw->list->pools[pw->list->n_pools++] = pi;
 	return 0;
 }
@@ -745,6 +750,7 @@ cmd_capture(struct ctl_env *env, const Mpdppb__CaptureReq *r, int fd, Mpdppb__Re
 		ci->matched = info[i].matched;
 		ci->written = info[i].written;
 		ci->dropped = info[i].dropped;
+		ci->error = ctl_strdup(a, info[i].error);
 		list->captures[list->n_captures++] = ci;
 	}
 	resp->body_case = MPDPPB__RESPONSE__BODY_CAPTURES;

@@ -517,6 +517,8 @@ conn_close(struct conn *c)
 	}
 	if (c->is_stage) {
 		MPDP_LOG(INFO, "control: stage %s (pid %d) closed its connection", c->reg.id, c->reg.pid);
+		/* Its process may have died: mark it down now rather than at the next periodic reap. */
+		mpdp_stage_reap_dead(s->p->shm);
 		mpdppb__register_req__free_unpacked(c->reg.req, NULL);
 		c->reg.req = NULL;
 	}

@@ -293,12 +293,12 @@ copy_matches(struct mpdp_pool *pool, struct mpdp_ring *r, uint32_t id, uint32_t 
 	     struct mpdp_mbuf *const *pkts, const uint16_t *hit, unsigned k)
 {
 	struct mpdp_mbuf *copies[CHUNK];
-	unsigned room = mpdp_ring_free_count(r);
+	unsigned space = mpdp_ring_free_count(r);
 	unsigned got, queued;
 	uint64_t now;
 
 	/* No copy is made for a full ring (a snapshot: other producers may fill it first). */
-	got = copies_alloc(pool, copies, k < room ? k : room);
+	got = copies_alloc(pool, copies, k < space ? k : space);
 	now = realtime_ns();
 
 	for (unsigned i = 0; i < got; i++) {

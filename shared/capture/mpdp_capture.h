@@ -25,10 +25,13 @@
  * ended, even one that lands after a new capture took the slot, is told
  * apart by that id and freed. It never goes into the wrong file.
  *
- * The copy path trusts nothing in the zone. A zone or slot written by a
- * buggy process can lose or mangle captured packets. It cannot make a
- * worker read or write outside the region: offsets, lengths and the BPF
- * program (run on a validated local copy) are checked first.
+ * The copy path does not trust the zone's own fields. The slot index, the
+ * zone's place and size, the pool offset, the ring geometry, snaplen,
+ * packet lengths and the BPF program are all checked before use. The
+ * program runs from a local copy that bpf_validate() has accepted. A slot
+ * written by a buggy process can lose or mangle captured packets, but
+ * cannot make a worker jump, read or write out of bounds. (The pool's own
+ * internals are trusted, as on every other path.)
  */
 #ifndef MPDP_CAPTURE_H
 #define MPDP_CAPTURE_H

@@ -253,6 +253,11 @@ mpdp_ctl_call(int fd, Mpdppb__Request *req, int pass_fd, int timeout_ms, struct 
 
 	req->version = MPDP_CTL_VERSION;
 	rc = mpdp_ctl_send(fd, &req->base, pass_fd);
+	/* A refused peer is told why before the primary closes: read that rather than EPIPE. */
+	if (rc == -EPIPE || rc == -ECONNRESET) {
+		if (mpdp_ctl_recv(fd, &payload, &len, NULL, 100) == 0)
+			goto decode;
+	}
 	if (rc != 0) {
 		mpdp_err_set(eb, rc, "cannot send the request: %s", strerror(-rc));
 		return NULL;
@@ -264,6 +269,7 @@ mpdp_ctl_call(int fd, Mpdppb__Request *req, int pass_fd, int timeout_ms, struct 
 			     rc == -EMSGSIZE ? "the answer is larger than the frame limit" : strerror(-rc));
 		return NULL;
 	}
+decode:
 	resp = mpdppb__response__unpack(NULL, len, payload);
 	free(payload);
 	if (resp == NULL)

@@ -55,7 +55,7 @@
 /*
  * Counter slots. A rule set counts into n + 1 of them (its rules and its
  * default); while a new set is handed over the old one still counts into
- * its own, so there are room for two whole sets.
+ * its own, so there is room for two whole sets.
  */
 #define FW_SLOTS (2u * (FW_RULES_MAX + 1))
 /* Lines of a set's text before its rules: the four defaults. */

@@ -1028,10 +1028,12 @@ test_prompt_completes_and_keeps_history(void **state)
 		{ "po\t", "pool  port" },                /* two candidates: both listed */
 		{ "rt li\t", "st " },                    /* one: completed, with a blank */
 		{ "\r", "p1    null    stopped" },       /* run as on the command line */
+		{ "", "mpdp> " },                         /* (keys typed sooner would echo) */
 		{ "port stats p\t", "p0  p1" },          /* names from the instance */
 		{ "\x15" "fw fw1 ru\t", "le " },         /* a stage's declared commands */
 		{ "a\t", "dd " },
 		{ "'allow tcp'\r", "fw1: [rule] [add] [allow tcp]" },
+		{ "", "mpdp> " },
 		{ "port li", "port li" },
 		{ "\x03", "mpdp> " },                    /* Ctrl-C drops the line */
 		{ "bogus\r", "unknown command 'bogus'" }, /* errors print, the prompt goes on */

@@ -35,9 +35,22 @@ start_primary() {
 	wait_line "$files/primary.out" ready
 }
 
-# stop PID: SIGTERM, then its exit code
+# stop PID: SIGTERM, then its exit code. A process still there after 20 s is
+# described (its threads' states and stacks, as TAP comments) and killed, so a
+# hang shows where it is instead of stalling the test until meson's timeout.
 stop() {
 	kill -TERM "$1"
+	for _ in $(seq 400); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+	if kill -0 "$1" 2>/dev/null; then
+		echo "# pid $1 ($(tr '\0' ' ' </proc/"$1"/cmdline | cut -c1-120)) ignored SIGTERM for 20 s:"
+		for t in /proc/"$1"/task/*; do
+			echo "#   thread ${t##*/}: $(cut -d' ' -f3 "$t/stat") in $(cat "$t/wchan" 2>/dev/null)"
+		done
+		if command -v gdb >/dev/null; then
+			gdb -p "$1" -batch -ex 'thread apply all bt' 2>/dev/null | sed 's/^/#   /' | grep -v '^#   $'
+		fi
+		kill -9 "$1"
+	fi
 	wait "$1"
 }
 

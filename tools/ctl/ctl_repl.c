@@ -8,11 +8,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <histedit.h>
+#include <limits.h>
+#include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "mpdpctl.h"
 
@@ -26,6 +32,7 @@ struct repl {
 	EditLine *el;
 	History *hist;
 	char hist_path[PATH_MAX];   /* "" without a home */
+	int sigfd;                  /* SIGINT, while the prompt runs */
 };
 
 /* Run the words of one line (*quit set for quit and exit). @return the command's exit code. */
@@ -500,11 +507,61 @@ prompt(EditLine *el)
 	return (char *)"mpdp> ";
 }
 
-/* Ctrl-C at the prompt drops the line (el_gets returns with EINTR) instead of leaving. */
-static void
-on_sigint(int sig)
+/*
+ * Ctrl-C at the prompt drops the line instead of leaving. SIGINT stays
+ * blocked while the prompt runs and comes through a signalfd, which the
+ * editor's read waits on beside the terminal: no handler, no race between
+ * a check and a read.
+ */
+
+/* The editor's read of one character: 1, 0 at the end, -1 with errno (EINTR: Ctrl-C). */
+static int
+key_read(EditLine *el, wchar_t *wc)
 {
-	(void)sig;
+	struct repl *r = NULL;
+	char buf[MB_LEN_MAX];
+	size_t n = 0;
+
+	el_get(el, EL_CLIENTDATA, &r);
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = STDIN_FILENO, .events = POLLIN },
+			{ .fd = r->sigfd, .events = POLLIN },
+		};
+		struct signalfd_siginfo si;
+		mbstate_t mbs;
+		ssize_t got;
+		size_t len;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (pfd[1].revents & POLLIN) {
+			if (read(r->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				errno = EINTR;
+				return -1;
+			}
+			continue;
+		}
+		got = read(STDIN_FILENO, buf + n, 1);
+		if (got == 0)
+			return 0;
+		if (got < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		n++;
+		memset(&mbs, 0, sizeof(mbs));
+		len = mbrtowc(wc, buf, n, &mbs);
+		if (len == (size_t)-2 && n < sizeof(buf))
+			continue;        /* more bytes of the character to come */
+		if (len == (size_t)-1 || len == (size_t)-2)
+			*wc = (unsigned char)buf[0];
+		return 1;
+	}
 }
 
 static void
@@ -547,14 +604,27 @@ static int
 repl_edit(struct mpdpctl *ctl)
 {
 	struct repl r = { .ctl = ctl };
-	struct sigaction sa = { .sa_handler = on_sigint }, old_sa;
+	struct sigaction old_sa;
+	sigset_t sigint, old_mask;
 
-	r.el = el_init("mpdpctl", stdin, stdout, stderr);
+	sigemptyset(&sigint);
+	sigaddset(&sigint, SIGINT);
+	r.sigfd = signalfd(-1, &sigint, SFD_CLOEXEC | SFD_NONBLOCK);
+	r.el = r.sigfd >= 0 ? el_init("mpdpctl", stdin, stdout, stderr) : NULL;
 	if (r.el == NULL) {
 		fprintf(stderr, "mpdpctl: cannot start the line editor; reading lines plainly\n");
+		if (r.sigfd >= 0)
+			close(r.sigfd);
 		return repl_lines(ctl);
 	}
+	setlocale(LC_CTYPE, "");   /* keys beyond ASCII, as the terminal sends them */
+	/* Blocked, it waits in the signalfd (an ignored one would be dropped). */
+	sigaction(SIGINT, NULL, &old_sa);
+	if (old_sa.sa_handler == SIG_IGN)
+		signal(SIGINT, SIG_DFL);
+	sigprocmask(SIG_BLOCK, &sigint, &old_mask);
 	el_set(r.el, EL_CLIENTDATA, &r);
+	el_set(r.el, EL_GETCFN, key_read);
 	el_set(r.el, EL_PROMPT, prompt);
 	el_set(r.el, EL_EDITOR, "emacs");
 	/* Wide strings: the narrow EL_ADDFN copies them and nothing ever frees the copies. */
@@ -562,14 +632,16 @@ repl_edit(struct mpdpctl *ctl)
 	el_set(r.el, EL_BIND, "^I", "mpdpctl-complete", NULL);
 	el_source(r.el, NULL);   /* ~/.editrc, if any */
 	history_open(&r);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_sa);   /* no SA_RESTART: the read returns */
 
 	for (;;) {
+		struct timespec zero = { 0, 0 };
 		const char *line;
 		HistEvent ev;
 		int count = 0, quit;
 
+		/* A Ctrl-C typed while a command ran is not one for the new line. */
+		while (sigtimedwait(&sigint, NULL, &zero) > 0)
+			;
 		line = el_gets(r.el, &count);
 		if (line == NULL || count <= 0) {
 			if (count < 0 && errno == EINTR) {
@@ -586,7 +658,9 @@ repl_edit(struct mpdpctl *ctl)
 		if (quit)
 			break;
 	}
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	sigaction(SIGINT, &old_sa, NULL);
+	close(r.sigfd);
 	history_close(&r);
 	el_end(r.el);
 	return 0;

@@ -36,7 +36,7 @@ struct answer {
 	char *inputs[1];
 	Mpdppb__StageCmdResp scr;
 	Mpdppb__CaptureList cl;
-	Mpdppb__CaptureInfo cap, *capp[1];
+	Mpdppb__CaptureInfo cap[3], *capp[3];
 	char text[1024];
 };
 
@@ -214,24 +214,41 @@ rings_fill(struct answer *a)
 	a->r.rings = &a->rl;
 }
 
+/*
+ * As the primary does: every capture operation answers with every capture,
+ * history included. Before the one started here: an older one on the same
+ * target and a newer-looking one on another.
+ */
 static void
 capture_fill(struct answer *a, const Mpdppb__CaptureReq *req)
 {
+	int start = req->op == MPDPPB__CAPTURE_REQ__OP__START;
+
 	mpdppb__capture_list__init(&a->cl);
-	mpdppb__capture_info__init(&a->cap);
-	a->cap.id = FAKE_CAPTURE_ID;
-	a->cap.target = req->op == MPDPPB__CAPTURE_REQ__OP__START ? req->target : "p0";
-	a->cap.filter = req->op == MPDPPB__CAPTURE_REQ__OP__START ? req->filter : "tcp";
-	a->cap.file = req->op == MPDPPB__CAPTURE_REQ__OP__START ? req->file : "/tmp/x.pcapng";
-	a->cap.state = "running";
-	a->cap.snaplen = req->snaplen;
-	a->cap.limit = req->count;
-	a->cap.matched = 12;
-	a->cap.written = 11;
-	a->cap.dropped = 1;
-	a->capp[0] = &a->cap;
+	for (int i = 0; i < 3; i++) {
+		mpdppb__capture_info__init(&a->cap[i]);
+		a->capp[i] = &a->cap[i];
+	}
+	a->cap[0].id = 3;
+	a->cap[0].target = start ? req->target : "p0";
+	a->cap[0].file = "/tmp/old.pcapng";
+	a->cap[0].state = "failed";
+	a->cap[0].error = "disk full";
+	a->cap[1].id = 9;
+	a->cap[1].target = "elsewhere";
+	a->cap[1].state = "done";
+	a->cap[2].id = FAKE_CAPTURE_ID;
+	a->cap[2].target = start ? req->target : "p0";
+	a->cap[2].filter = start ? req->filter : "tcp";
+	a->cap[2].file = start ? req->file : "/tmp/x.pcapng";
+	a->cap[2].state = "running";
+	a->cap[2].snaplen = req->snaplen;
+	a->cap[2].limit = req->count;
+	a->cap[2].matched = 12;
+	a->cap[2].written = 11;
+	a->cap[2].dropped = 1;
 	a->cl.captures = a->capp;
-	a->cl.n_captures = 1;
+	a->cl.n_captures = 3;
 	a->r.body_case = MPDPPB__RESPONSE__BODY_CAPTURES;
 	a->r.captures = &a->cl;
 }
@@ -407,6 +424,7 @@ serve_one(int fd, const Mpdppb__Request *req, int passed_fd, unsigned k)
 				capture_fill(&a, req->capture);
 			} else {
 				reply(&a, 0, "capture %s stopped", "7");
+				capture_fill(&a, req->capture);
 			}
 			break;
 		case MPDPPB__REQUEST__CMD_LOG:

@@ -367,7 +367,7 @@ test_json_of_every_list_parses(void **state)
 		{ "ring", "list", "rings.1.capture" }, { "ring", "stats", "rings.0.enqueued" },
 		{ "pool", "stats", "pools.0.in_use" }, { "patch", "list", "patches.0.dst" },
 		{ "stage", "list", "stages.0.commands.1.args" }, { "stage", "stats", "stages.2.heartbeat_age_ns" },
-		{ "capture", "list", "captures.0.id" }, { "port", "stats", "ports.1.tx_bytes" },
+		{ "capture", "list", "captures.0.error" }, { "port", "stats", "ports.1.tx_bytes" },
 	};
 	struct ctx *t = *state;
 
@@ -460,8 +460,10 @@ test_tables_of_every_command(void **state)
 		  "fw1 fw running 300 1 0 yes r0 drop:-,out:r1" },
 		{ "stage", "stats", "ID STATE IN-PACKETS IN-BYTES SENT DROPPED IN-HAND BUSY% HEARTBEAT",
 		  "fw1 running 100 6400 95 5 0 25.0 1.5ms" },
-		{ "capture", "list", "ID TARGET STATE SNAPLEN LIMIT MATCHED WRITTEN DROPPED FILE FILTER",
-		  "7 p0 running all - 12 11 1 /tmp/x.pcapng tcp" },
+		{ "capture", "list", "ID TARGET STATE SNAPLEN LIMIT MATCHED WRITTEN DROPPED FILE FILTER ERROR",
+		  "7 p0 running max - 12 11 1 /tmp/x.pcapng tcp -" },
+		{ "capture", "list", "ID TARGET STATE SNAPLEN LIMIT MATCHED WRITTEN DROPPED FILE FILTER ERROR",
+		  "3 p0 failed max - 0 0 0 /tmp/old.pcapng - disk full" },
 	};
 	struct ctx *t = *state;
 
@@ -708,11 +710,32 @@ test_capture_start_json_and_a_new_file(void **state)
 	ctl_run(t, &r, NULL, ARGS("--json", "capture", "start", "-w", file, "r1"));
 	assert_int_equal(r.code, 0);
 	v = json_of(&r);
-	assert_string_equal(jcheck_num(v, "captures.0.id"), "7");
-	assert_string_equal(jcheck_str(v, "captures.0.target"), "r1");
-	assert_string_equal(jcheck_str(v, "captures.0.file"), file);
+	/* The whole list, as the primary answers, and which one is ours. */
+	assert_int_equal(jcheck_get(v, "captures")->n, 3);
+	assert_string_equal(jcheck_num(v, "captures.2.id"), "7");
+	assert_string_equal(jcheck_str(v, "captures.2.target"), "r1");
+	assert_string_equal(jcheck_str(v, "captures.2.file"), file);
+	assert_string_equal(jcheck_num(v, "capture_id"), "7");
 	jcheck_free(v);
 	assert_int_equal(access(file, F_OK), 0);
+	run_free(&r);
+}
+
+static void
+test_capture_stop_says_so_and_shows_the_figures(void **state)
+{
+	struct ctx *t = *state;
+	struct jcheck *req;
+	struct run r;
+
+	ctl_run(t, &r, NULL, ARGS("capture", "stop", "7"));
+	assert_int_equal(r.code, 0);
+	assert_int_equal(strncmp(r.out, "capture 7 stopped\n", 18), 0);
+	assert_true(has_row(r.out, "7 p0 running max - 12 11 1 /tmp/x.pcapng tcp -"));
+	req = log_get(t, log_lines(t) - 1);
+	assert_string_equal(jcheck_str(req, "request.capture.op"), "STOP");
+	assert_string_equal(jcheck_num(req, "request.capture.capture_id"), "7");
+	jcheck_free(req);
 	run_free(&r);
 }
 
@@ -1115,6 +1138,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_prestate(test_odd_answers_never_crash, &t),
 		cmocka_unit_test_prestate(test_capture_start_passes_the_file, &t),
 		cmocka_unit_test_prestate(test_capture_start_json_and_a_new_file, &t),
+		cmocka_unit_test_prestate(test_capture_stop_says_so_and_shows_the_figures, &t),
 		cmocka_unit_test_prestate(test_capture_file_not_made_without_an_instance, &t),
 		cmocka_unit_test_prestate(test_stage_command_by_kind_and_id, &t),
 		cmocka_unit_test_prestate(test_stage_command_json_is_the_stage_output, &t),

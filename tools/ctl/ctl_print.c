@@ -270,6 +270,36 @@ ring_rates(const Mpdppb__RingInfo *ri, const struct mpdpctl_prev *p, struct ring
 	r->deq_pps = per_sec32(ri->dequeued, o ? o->dequeued : 0, o != NULL, secs);
 }
 
+/*
+ * The capture that capture start started, in the list it answers with (every
+ * capture, history included): the newest (highest id) on our file and
+ * target, else the newest on our target. NULL when there is none.
+ */
+static const Mpdppb__CaptureInfo *
+capture_started(const struct mpdpctl_cmd *cmd, const Mpdppb__Response *resp)
+{
+	const Mpdppb__CaptureReq *req = &cmd->u.capture;
+	const Mpdppb__CaptureInfo *best = NULL;
+	int best_file = 0;
+
+	if (cmd->req.cmd_case != MPDPPB__REQUEST__CMD_CAPTURE ||
+	    resp->body_case != MPDPPB__RESPONSE__BODY_CAPTURES || resp->captures == NULL)
+		return NULL;
+	for (size_t i = 0; i < resp->captures->n_captures; i++) {
+		const Mpdppb__CaptureInfo *c = resp->captures->captures[i];
+		int same_file;
+
+		if (c == NULL || strcmp(mpdpctl_str(c->target), mpdpctl_str(req->target)) != 0)
+			continue;
+		same_file = strcmp(mpdpctl_str(c->file), mpdpctl_str(req->file)) == 0;
+		if (best == NULL || same_file > best_file || (same_file == best_file && c->id > best->id)) {
+			best = c;
+			best_file = same_file;
+		}
+	}
+	return best;
+}
+
 /* ---- text ---- */
 
 static void
@@ -629,6 +659,7 @@ text_captures(FILE *f, const Mpdppb__CaptureList *l)
 	tbl_col(&t, "DROPPED", 1);
 	tbl_col(&t, "FILE", 0);
 	tbl_col(&t, "FILTER", 0);
+	tbl_col(&t, "ERROR", 0);
 	for (size_t i = 0; i < l->n_captures; i++) {
 		const Mpdppb__CaptureInfo *c = l->captures[i];
 
@@ -638,7 +669,7 @@ text_captures(FILE *f, const Mpdppb__CaptureList *l)
 		tbl_add(&t, "%s", dash(c->target));
 		tbl_add(&t, "%s", dash(c->state));
 		if (c->snaplen == 0)
-			tbl_add(&t, "all");
+			tbl_add(&t, "max");
 		else
 			tbl_add(&t, "%" PRIu32, c->snaplen);
 		if (c->limit == 0)
@@ -650,6 +681,7 @@ text_captures(FILE *f, const Mpdppb__CaptureList *l)
 		tbl_add(&t, "%" PRIu64, c->dropped);
 		tbl_add(&t, "%s", dash(c->file));
 		tbl_add(&t, "%s", dash(c->filter));
+		tbl_add(&t, "%s", dash(c->error));
 	}
 	tbl_print(&t, f, "");
 }
@@ -678,6 +710,9 @@ mpdpctl_print_text(FILE *f, const struct mpdpctl_cmd *cmd, const Mpdppb__Respons
 		text_verbatim(f, msg);
 		return;
 	}
+	/* A change that answers with figures too (capture stop): what was done, then them. */
+	if (view == MPDPCTL_VIEW_ACTION)
+		text_verbatim(f, msg);
 	switch (resp->body_case) {
 	case MPDPPB__RESPONSE__BODY_STATUS_RESP:
 		text_status(f, resp->status_resp);
@@ -705,10 +740,9 @@ mpdpctl_print_text(FILE *f, const struct mpdpctl_cmd *cmd, const Mpdppb__Respons
 			      resp->stage_cmd->output : msg);
 		break;
 	case MPDPPB__RESPONSE__BODY_CAPTURES:
-		/* capture start answers with the capture it started: its id, for scripts. */
-		if (view == MPDPCTL_VIEW_CAPTURE && resp->captures->n_captures > 0 &&
-		    resp->captures->captures[0] != NULL)
-			fprintf(f, "%" PRIu32 "\n", resp->captures->captures[0]->id);
+		/* capture start: the id of the capture it started, alone, for scripts. */
+		if (view == MPDPCTL_VIEW_CAPTURE && capture_started(cmd, resp) != NULL)
+			fprintf(f, "%" PRIu32 "\n", capture_started(cmd, resp)->id);
 		else if (view == MPDPCTL_VIEW_CAPTURE)
 			text_verbatim(f, msg);
 		else
@@ -866,6 +900,8 @@ mpdpctl_print_json(FILE *f, const struct mpdpctl_cmd *cmd, const Mpdppb__Respons
 	}
 	fputc('{', f);
 	n = mpdpctl_json_members(f, body, 0);
+	if (cmd->view == MPDPCTL_VIEW_CAPTURE && capture_started(cmd, resp) != NULL)
+		fprintf(f, "%s\"capture_id\":%" PRIu32, n++ ? "," : "", capture_started(cmd, resp)->id);
 	if (prev != NULL) {
 		fprintf(f, "%s\"now_ns\":%" PRIu64, n ? "," : "", resp->now_ns);
 		if (cmd->view == MPDPCTL_VIEW_STATS)

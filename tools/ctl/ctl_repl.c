@@ -43,6 +43,7 @@ line_run(struct mpdpctl *ctl, const char *line, unsigned lineno, int *quit)
 	struct mpdp_errbuf eb = { "" };
 	int rc;
 
+	*quit = 0;
 	if (mpdpctl_split(line, 0, &w, NULL, &eb) != 0) {
 		if (lineno > 0)
 			fprintf(stderr, "mpdpctl: line %u: %s\n", lineno, eb.msg);

@@ -428,15 +428,14 @@ const struct mpdpctl_builtin mpdpctl_builtins[] = {
 	{ "pool", pool_ops, "pool [list|stats [NAME]]",
 	  "buffer pools: objects available, cached and in use", parse_pool },
 	{ "patch", patch_ops, "patch [list]\npatch add SRC DST\npatch del SRC DST",
-	  "port patches: SRC's received packets go straight out of DST", parse_patch },
+	  "port patches: what SRC receives goes out of DST", parse_patch },
 	{ "stage", stage_ops, "stage [list|stats [ID]]\nstage stop ID",
 	  "stages: state, inputs, outputs, counters", parse_stage },
 	{ "capture", capture_ops, "capture start TARGET [--filter EXPR] [--snaplen N] "
 	  "[--count N] -w FILE\ncapture stop [ID]\ncapture [list]",
-	  "pcapng capture of a port or ring, written to a file mpdpctl opens", parse_capture },
+	  "pcapng capture of a port or a ring into a file", parse_capture },
 	{ "log", log_ops, "log level COMPONENT LEVEL",
-	  "log level (err, warn, notice, info, debug) of a component, '*' or a stage id",
-	  parse_log },
+	  "log level of a component, of '*' (all) or of a stage", parse_log },
 	{ "shutdown", NULL, "shutdown", "stop the instance", parse_shutdown },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
@@ -494,8 +493,8 @@ usage(FILE *f)
 		"  --name NAME          instance (default %s)\n"
 		"  --runtime-dir DIR    parent of the instance directory\n"
 		"  --json               one JSON value per command on stdout\n"
-		"  --watch SECONDS      repeat a command that reads every SECONDS (%.2f to %.0f), with\n"
-		"                       rates for counters, until Ctrl-C\n"
+		"  --watch SECONDS      repeat a command that reads every SECONDS (%.2f to %.0f),\n"
+		"                       with rates for counters, until Ctrl-C\n"
 		"  --timeout MS         wait up to MS milliseconds for each answer (default %d)\n"
 		"  -h, --help           this text (help COMMAND: one command)\n"
 		"  --version            print the version\n"

@@ -16,7 +16,7 @@
  * leak and double-free no buffer.
  *
  * Run with "perf" as the first argument for the cost of the copy path and
- * of the lock-free zone lookup (meson suite 'perf').
+ * of the lock-free zone lookup (a benchmark: doc/performance.md).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -287,6 +287,7 @@ cmd_port(struct ctl_env *env, const Mpdppb__PortReq *r, Mpdppb__Response *resp, 
 struct ring_users {
 	struct primary *p;
 	const char *ring;
+	int live_only;                  /* leave out stages that are down */
 	char buf[256];
 	size_t len;
 };
@@ -315,7 +316,7 @@ stage_uses(struct mpdp_abi_stage *slot, void *arg)
 	unsigned n_in = slot->n_in < MPDP_STAGE_IO_MAX ? slot->n_in : MPDP_STAGE_IO_MAX;
 	unsigned n_next = slot->n_next < MPDP_STAGE_IO_MAX ? slot->n_next : MPDP_STAGE_IO_MAX;
 
-	if (state == MPDP_STAGE_FREE)
+	if (state == MPDP_STAGE_FREE || (u->live_only && state == MPDP_STAGE_DOWN))
 		return 0;
 	for (unsigned i = 0; i < n_in; i++) {
 		if (strncmp(slot->in[i], u->ring, MPDP_NAME_MAX) == 0)
@@ -330,13 +331,14 @@ stage_uses(struct mpdp_abi_stage *slot, void *arg)
 	return 0;
 }
 
-/* Who reads or writes ring @p name: ports and stages (down ones marked). */
+/* Who reads or writes ring @p name: ports and stages (down ones marked, or left out). */
 static void
-ring_users(struct primary *p, const char *name, struct ring_users *u)
+ring_users(struct primary *p, const char *name, int live_only, struct ring_users *u)
 {
 	memset(u, 0, sizeof(*u));
 	u->p = p;
 	u->ring = name;
+	u->live_only = live_only;
 	for (unsigned i = 0; i < p->n_ports; i++) {
 		if (p->ports[i]->rx_ring != NULL && strcmp(p->ports[i]->rx_ring->name, name) == 0)
 			users_add(u, "port:%s:rx", p->ports[i]->abi->name);
@@ -375,7 +377,7 @@ ring_one(const struct mpdp_shm_memzone *mz, void *arg)
 	ri->sc = (r->flags & MPDP_RING_F_SC_DEQ) != 0;
 	ri->enqueued = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
 	ri->dequeued = atomic_load_explicit(&r->cons.tail, memory_order_relaxed);
-	ring_users(rw->p, mz->name, &u);
+	ring_users(rw->p, mz->name, 0, &u);
 	ri->users = ctl_strdup(rw->a, u.buf);
 	ri->capture = atomic_load_explicit(&r->capture, memory_order_relaxed);
 	rw->list->rings[rw->list->n_rings++] = ri;
@@ -438,7 +440,8 @@ cmd_ring(struct ctl_env *env, const Mpdppb__RingReq *r, Mpdppb__Response *resp, 
 	case MPDPPB__RING_REQ__OP__DELETE:
 		if (name[0] == '\0' || mpdp_ring_lookup(p->shm, name, &ring) != 0)
 			return ctl_fail(resp, a, ENOENT, "no ring named '%s'", name);
-		ring_users(p, name, &u);
+		/* A stage that is down makes its rings again when it comes back. */
+		ring_users(p, name, 1, &u);
 		if (u.len > 0)
 			return ctl_fail(resp, a, EBUSY, "ring %s is in use (%s): stop those first", name,
 					u.buf);

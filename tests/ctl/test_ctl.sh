@@ -68,7 +68,7 @@ raw() {
 	EOF
 }
 
-echo "1..41"
+echo "1..53"
 
 printf 'allow any\n' >"$files/all.rules"
 "$primary" --name "$name" --runtime-dir "$rundir" --no-huge --mem 128M -l 0 \
@@ -79,7 +79,7 @@ printf 'allow any\n' >"$files/all.rules"
 primary_pid=$!
 pids+=($!)
 if ! wait_line "$files/primary.out" ready; then
-	for _ in $(seq 41); do notok "primary did not start: $(cat "$files/primary.err")"; done
+	for _ in $(seq 53); do notok "primary did not start: $(cat "$files/primary.err")"; done
 	exit 0
 fi
 sock=$rundir/$name/ctl.sock
@@ -161,6 +161,22 @@ jcheck "fw1 rule add (by id), then its rules are two" '.' fw1 rule add 1 'deny u
 out=$(ctl fw rule list 2>&1)
 grep -q "deny udp" <<<"$out"
 verdict $? "the added rule is listed: $(grep -m1 'deny udp' <<<"$out")"
+jcheck "fw1 rule del 1: back to one rule" '.n_rules == 1' fw1 rule del 1
+printf 'allow tcp\nallow any\n' >"$files/two.rules"
+jcheck "fw rule load FILE: two rules" '.n_rules == 2' fw rule load "$files/two.rules"
+jcheck "fw conn list: the conntrack figures" '.conntrack.active >= 0 and (.connections | type) == "array"' fw conn list 10
+jcheck "mon top 3 by bytes" '.stage == "mon1" and (.top_by_bytes | length) <= 3' mon top 3 bytes
+start_stage nat.out "$bin/secondary/nat/mpdp-nat" --stage nat1 --inside na --outside nb \
+	--out inside=nc --out outside=nd --snat 10.0.0.0/8=198.18.0.1
+verdict $? "mpdp-nat started (no traffic)"
+nat_pid=$stage_pid
+jcheck "nat session list: none yet" '.stage == "nat1" and .sessions_active == 0' nat session list
+jcheck "nat stats" '.' nat stats
+jcheck "stage stop nat1" '.' stage stop nat1
+wait "$nat_pid"
+verdict $? "nat1 stopped by the control socket exits 0"
+jcheck "ring delete nc (its stage is down): the ring is gone" '.' ring delete nc
+jcheck "ring list no longer shows nc" '[.rings[].name] | index("nc") == null' ring list
 out=$(ctl fw rule nonsense 2>&1)
 [ $? -eq 1 ] && grep -q "no command" <<<"$out"
 verdict $? "an unknown stage command names the commands the stage has: $(head -c 200 <<<"$out")"

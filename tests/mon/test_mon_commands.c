@@ -104,15 +104,13 @@ flow(struct fixture *f, uint8_t a, uint16_t sport, unsigned n, unsigned len)
 	}
 }
 
-/* Run `line` (words split at blanks) through the stage's commands table. */
+/* Run `line` (words split at blanks) as the control connection does (mpdp_stage_command()). */
 static int
 run_cmd(struct fixture *f, const char *line, int json, char **text, struct mpdp_errbuf *eb)
 {
-	struct mpdp_stage_env env = { f->ti.shm, &mon_stage, &f->cfg, 0, 1, json };
-	const struct mpdp_stage_command *best = NULL;
 	char *copy = strdup(line), *argv[ARGS_MAX], *save = NULL, *w, *out;
 	struct { char *buf; size_t len; } *ms = calloc(1, sizeof(*ms));
-	int argc = 0, words = 0, rc;
+	int argc = 0, rc;
 	size_t len;
 	FILE *fp;
 
@@ -120,24 +118,11 @@ run_cmd(struct fixture *f, const char *line, int json, char **text, struct mpdp_
 	assert_non_null(ms);
 	for (w = strtok_r(copy, " ", &save); w != NULL && argc < ARGS_MAX; w = strtok_r(NULL, " ", &save))
 		argv[argc++] = w;
-	for (const struct mpdp_stage_command *c = mon_stage.commands; c->name != NULL; c++) {
-		char name[64], *s2 = NULL;
-		int k = 0, ok = 1;
-
-		snprintf(name, sizeof(name), "%s", c->name);
-		for (w = strtok_r(name, " ", &s2); w != NULL; w = strtok_r(NULL, " ", &s2), k++)
-			ok = ok && k < argc && strcmp(argv[k], w) == 0;
-		if (ok && k > words) {
-			words = k;
-			best = c;
-		}
-	}
-	assert_non_null(best);
 	/* The stream's buffer lives on the heap: the compiler cannot follow it past fclose. */
 	fp = open_memstream(&ms->buf, &ms->len);
 	assert_non_null(fp);
 	eb->msg[0] = '\0';
-	rc = best->run(&env, NULL, argc - words, argv + words, json, fp, eb);
+	rc = mpdp_stage_command(f->si, argc, argv, json, fp, eb);
 	fclose(fp);
 	out = ms->buf;
 	len = ms->len;

@@ -31,6 +31,7 @@
 
 #include "fw_stage.h"
 #include "json_check.h"
+#include "test_stage_cmd.h"
 #include "mpdp_mbuf.h"
 #include "mpdp_pool.h"
 #include "mpdp_ring.h"
@@ -321,20 +322,6 @@ ok(struct fixture *f, const char *line, int json, int worker)
 	return out;
 }
 
-static void
-contains(const char *text, const char *want)
-{
-	if (strstr(text, want) == NULL)
-		fail_msg("expected '%s' in:\n%s", want, text);
-}
-
-static void
-lacks(const char *text, const char *unwanted)
-{
-	if (strstr(text, unwanted) != NULL)
-		fail_msg("did not expect '%s' in:\n%s", unwanted, text);
-}
-
 /* Traffic that hits each rule: 3 new TCP to port 80 (rule 2), 1 UDP (rule 3), 1 reply (rule 1). */
 static void
 traffic(struct fixture *f)
@@ -356,17 +343,17 @@ test_rule_list_shows_rules_with_counters_and_defaults(void **state)
 
 	traffic(f);
 	t = ok(f, "rule list", 0, 0);
-	contains(t, "rules of fw1: 3\n");
-	contains(t, "      1            1 pkts             64 bytes  allow established\n");
-	contains(t, "      2            3 pkts            192 bytes  allow tcp to any port 80\n");
-	contains(t, "      3            1 pkts             64 bytes  deny udp\n");
-	contains(t, "defaults\n");
-	contains(t, "                   0 pkts              0 bytes  default deny\n");
-	contains(t, "                   0 pkts              - bytes  default non-ip allow\n");
-	contains(t, "default fragment deny\n");
-	contains(t, "default malformed deny\n");
+	test_contains(t, "rules of fw1: 3\n");
+	test_contains(t, "      1            1 pkts             64 bytes  allow established\n");
+	test_contains(t, "      2            3 pkts            192 bytes  allow tcp to any port 80\n");
+	test_contains(t, "      3            1 pkts             64 bytes  deny udp\n");
+	test_contains(t, "defaults\n");
+	test_contains(t, "                   0 pkts              0 bytes  default deny\n");
+	test_contains(t, "                   0 pkts              - bytes  default non-ip allow\n");
+	test_contains(t, "default fragment deny\n");
+	test_contains(t, "default malformed deny\n");
 	j = ok(f, "rule list", 1, 0);
-	contains(j, "{\"stage\":\"fw1\",\"n_rules\":3,\"rules\":[{\"pos\":1,\"rule\":\"allow established\","
+	test_contains(j, "{\"stage\":\"fw1\",\"n_rules\":3,\"rules\":[{\"pos\":1,\"rule\":\"allow established\","
 		    "\"packets\":1,\"bytes\":64},{\"pos\":2,\"rule\":\"allow tcp to any port 80\","
 		    "\"packets\":3,\"bytes\":192},{\"pos\":3,\"rule\":\"deny udp\",\"packets\":1,"
 		    "\"bytes\":64}],\"next\":null,\"defaults\":[{\"rule\":\"default deny\",\"packets\":0,"
@@ -382,19 +369,19 @@ test_rule_list_is_bounded(void **state)
 	struct mpdp_errbuf eb = { "" };
 	char *t = ok(f, "rule list 1", 0, 0), *j = ok(f, "rule list 1 from 2", 1, 0);
 
-	contains(t, "allow established");
-	lacks(t, "port 80");
-	contains(t, "... 2 more: rule list 1 from 2\n");
-	contains(j, "\"rules\":[{\"pos\":2,\"rule\":\"allow tcp to any port 80\"");
-	contains(j, "\"next\":3");
-	lacks(j, "deny udp");
+	test_contains(t, "allow established");
+	test_lacks(t, "port 80");
+	test_contains(t, "... 2 more: rule list 1 from 2\n");
+	test_contains(j, "\"rules\":[{\"pos\":2,\"rule\":\"allow tcp to any port 80\"");
+	test_contains(j, "\"next\":3");
+	test_lacks(j, "deny udp");
 	free(t);
 	free(j);
 	assert_int_equal(run_cmd(f, "rule list 0", 0, 0, NULL, &eb), -EINVAL);
-	contains(eb.msg, "rule list: count '0' is not a number from 1 to 10000");
+	test_contains(eb.msg, "rule list: count '0' is not a number from 1 to 10000");
 	assert_int_equal(run_cmd(f, "rule list 10001", 0, 0, NULL, &eb), -EINVAL);
 	assert_int_equal(run_cmd(f, "rule list all", 0, 0, NULL, &eb), -EINVAL);
-	contains(eb.msg, "unexpected 'all'");
+	test_contains(eb.msg, "unexpected 'all'");
 }
 
 static void
@@ -409,7 +396,7 @@ test_rule_add_at_a_position_keeps_counters_and_classifies_by_the_new_set(void **
 	free(t);
 	j = ok(f, "rule list", 1, 0);
 	/* The new rule starts at 0; those after it moved down with their counters. */
-	contains(j, "[{\"pos\":1,\"rule\":\"allow established\",\"packets\":1,\"bytes\":64},"
+	test_contains(j, "[{\"pos\":1,\"rule\":\"allow established\",\"packets\":1,\"bytes\":64},"
 		    "{\"pos\":2,\"rule\":\"deny tcp from 10.0.0.0/8 to any port 80\",\"packets\":0,"
 		    "\"bytes\":0},{\"pos\":3,\"rule\":\"allow tcp to any port 80\",\"packets\":3,"
 		    "\"bytes\":192},{\"pos\":4,\"rule\":\"deny udp\",\"packets\":1,\"bytes\":64}]");
@@ -419,17 +406,17 @@ test_rule_add_at_a_position_keeps_counters_and_classifies_by_the_new_set(void **
 	assert_int_equal(pass(f, IP(198, 51, 100, 10), IP(10, 0, 0, 1), 80, 40001, SYNACK), 1);
 	assert_int_equal(pass(f, IP(192, 168, 0, 1), IP(198, 51, 100, 10), 41000, 80, SYN), 1);
 	t = ok(f, "rule list", 0, 0);
-	contains(t, "      1            2 pkts            128 bytes  allow established\n");
-	contains(t, "      2            1 pkts             64 bytes  deny tcp from 10.0.0.0/8 to any port 80\n");
-	contains(t, "      3            4 pkts            256 bytes  allow tcp to any port 80\n");
+	test_contains(t, "      1            2 pkts            128 bytes  allow established\n");
+	test_contains(t, "      2            1 pkts             64 bytes  deny tcp from 10.0.0.0/8 to any port 80\n");
+	test_contains(t, "      3            4 pkts            256 bytes  allow tcp to any port 80\n");
 	free(t);
 	/* Without a position: after the last rule, before the defaults; one argument works too. */
 	j = ok(f, "rule add allow icmp", 1, 1);
 	assert_string_equal(j, "{\"added\":5,\"rule\":\"allow icmp\",\"n_rules\":5}\n");
 	free(j);
 	t = ok(f, "rule list", 0, 0);
-	contains(t, "      5            0 pkts              0 bytes  allow icmp\n");
-	contains(t, "      4            1 pkts             64 bytes  deny udp\n");
+	test_contains(t, "      5            0 pkts              0 bytes  allow icmp\n");
+	test_contains(t, "      4            1 pkts             64 bytes  deny udp\n");
 	free(t);
 }
 
@@ -467,22 +454,22 @@ test_bad_rule_add_changes_nothing(void **state)
 	traffic(f);
 	before = ok(f, "rule list", 1, 0);
 	assert_int_equal(run_cmd(f, "rule add 2 allow tcp to any port x", 0, 1, NULL, &eb), -EINVAL);
-	contains(eb.msg, "rule add: 1:23: expected");
-	contains(eb.msg, "'x'");
+	test_contains(eb.msg, "rule add: 1:23: expected");
+	test_contains(eb.msg, "'x'");
 	assert_int_equal(run_cmd(f, "rule add 2 allow tcp to any port", 0, 1, NULL, &eb), -EINVAL);
-	contains(eb.msg, "rule add: 1:");
+	test_contains(eb.msg, "rule add: 1:");
 	assert_int_equal(run_cmd(f, "rule add 5 allow icmp", 0, 1, NULL, &eb), -ERANGE);
 	assert_string_equal(eb.msg, "rule add: position 5 is past the end: the set has 3 rules, "
 				    "so a new rule goes at 1 to 4");
 	assert_int_equal(run_cmd(f, "rule add 0 allow icmp", 0, 1, NULL, &eb), -EINVAL);
 	assert_int_equal(run_cmd(f, "rule add default allow", 0, 1, NULL, &eb), -EINVAL);
-	contains(eb.msg, "sets a default, which is not a rule");
+	test_contains(eb.msg, "sets a default, which is not a rule");
 	assert_int_equal(run_cmd(f, "rule add 2", 0, 1, NULL, &eb), -EINVAL);
-	contains(eb.msg, "expected a rule after the position");
+	test_contains(eb.msg, "expected a rule after the position");
 	assert_int_equal(run_cmd(f, "rule add # nothing", 0, 1, NULL, &eb), -EINVAL);
-	contains(eb.msg, "rule add: no rule in");
+	test_contains(eb.msg, "rule add: no rule in");
 	assert_int_equal(run_cmd(f, "rule add to mon tcp", 0, 1, NULL, &eb), -EINVAL);
-	contains(eb.msg, "mon");
+	test_contains(eb.msg, "mon");
 	after = ok(f, "rule list", 1, 0);
 	assert_string_equal(before, after);
 	free(before);
@@ -503,15 +490,15 @@ test_rule_del_keeps_counters_and_refuses_positions_out_of_range(void **state)
 	assert_string_equal(t, "rule 2 deleted: allow tcp to any port 80 (2 rules)\n");
 	free(t);
 	t = ok(f, "rule list", 0, 0);
-	contains(t, "rules of fw1: 2\n");
-	contains(t, "      1            1 pkts             64 bytes  allow established\n");
-	contains(t, "      2            1 pkts             64 bytes  deny udp\n");
-	lacks(t, "port 80");
+	test_contains(t, "rules of fw1: 2\n");
+	test_contains(t, "      1            1 pkts             64 bytes  allow established\n");
+	test_contains(t, "      2            1 pkts             64 bytes  deny udp\n");
+	test_lacks(t, "port 80");
 	free(t);
 	/* The deleted rule is gone from the data path: a new connection to port 80 is denied by default. */
 	assert_int_equal(pass(f, IP(10, 0, 0, 3), IP(198, 51, 100, 10), 43000, 80, SYN), 0);
 	t = ok(f, "rule list", 0, 0);
-	contains(t, "                   1 pkts             64 bytes  default deny\n");
+	test_contains(t, "                   1 pkts             64 bytes  default deny\n");
 	free(t);
 	before = ok(f, "rule list", 1, 0);
 	assert_int_equal(run_cmd(f, "rule del 3", 0, 1, NULL, &eb), -ERANGE);
@@ -519,7 +506,7 @@ test_rule_del_keeps_counters_and_refuses_positions_out_of_range(void **state)
 	assert_int_equal(run_cmd(f, "rule del 0", 0, 1, NULL, &eb), -EINVAL);
 	assert_int_equal(run_cmd(f, "rule del", 0, 1, NULL, &eb), -EINVAL);
 	assert_int_equal(run_cmd(f, "rule del x", 0, 1, NULL, &eb), -EINVAL);
-	contains(eb.msg, "rule del: position 'x' is not a number");
+	test_contains(eb.msg, "rule del: position 'x' is not a number");
 	after = ok(f, "rule list", 1, 0);
 	assert_string_equal(before, after);
 	free(before);
@@ -544,14 +531,14 @@ test_rule_load_keeps_counters_of_unchanged_rules(void **state)
 	write_file(f->rules2, "allow icmp\nallow tcp to any port 80\ndefault allow\n");
 	snprintf(line, sizeof(line), "rule load %s", f->rules2);
 	t = ok(f, line, 0, 1);
-	contains(t, "2 rules loaded from ");
-	contains(t, "; 1 unchanged rules keep their counters\n");
+	test_contains(t, "2 rules loaded from ");
+	test_contains(t, "; 1 unchanged rules keep their counters\n");
 	free(t);
 	t = ok(f, "rule list", 0, 0);
-	contains(t, "      1            0 pkts              0 bytes  allow icmp\n");
-	contains(t, "      2            3 pkts            192 bytes  allow tcp to any port 80\n");
-	contains(t, "                   0 pkts              0 bytes  default allow\n");
-	lacks(t, "deny udp");
+	test_contains(t, "      1            0 pkts              0 bytes  allow icmp\n");
+	test_contains(t, "      2            3 pkts            192 bytes  allow tcp to any port 80\n");
+	test_contains(t, "                   0 pkts              0 bytes  default allow\n");
+	test_lacks(t, "deny udp");
 	free(t);
 	assert_int_equal(pass(f, IP(10, 0, 0, 1), IP(198, 51, 100, 10), 5000, 53, -1), 1);
 	/* A bad file: FILE:LINE:COL, and the running set stays. */
@@ -559,9 +546,9 @@ test_rule_load_keeps_counters_of_unchanged_rules(void **state)
 	before = ok(f, "rule list", 1, 0);
 	assert_int_equal(run_cmd(f, line, 0, 1, NULL, &eb), -EINVAL);
 	snprintf(line, sizeof(line), "%s:2:26: ", f->rules2);
-	contains(eb.msg, line);
+	test_contains(eb.msg, line);
 	assert_int_equal(run_cmd(f, "rule load /nonexistent/fw.rules", 0, 1, NULL, &eb), -ENOENT);
-	contains(eb.msg, "/nonexistent/fw.rules");
+	test_contains(eb.msg, "/nonexistent/fw.rules");
 	assert_int_equal(run_cmd(f, "rule load", 0, 1, NULL, &eb), -EINVAL);
 	after = ok(f, "rule list", 1, 0);
 	assert_string_equal(before, after);
@@ -579,15 +566,15 @@ test_edit_times_out_when_the_worker_does_not_take_it(void **state)
 	before = ok(f, "rule list", 1, 0);
 	/* Nobody polls: the worker never looks. */
 	assert_int_equal(run_cmd(f, "rule add 1 deny tcp", 0, 0, NULL, &eb), -ETIMEDOUT);
-	contains(eb.msg, "rule add: the worker did not take the new rules within 1 s; is it stuck?");
+	test_contains(eb.msg, "rule add: the worker did not take the new rules within 1 s; is it stuck?");
 	after = ok(f, "rule list", 1, 0);
 	assert_string_equal(before, after);
 	/* The set was taken back: a worker that wakes up later still runs the old one. */
 	assert_int_equal(pass(f, IP(10, 0, 0, 4), IP(198, 51, 100, 10), 44000, 80, SYN), 1);
 	free(after);
 	after = ok(f, "rule list", 1, 0);
-	contains(after, "\"n_rules\":3,");
-	lacks(after, "deny tcp\"");
+	test_contains(after, "\"n_rules\":3,");
+	test_lacks(after, "deny tcp\"");
 	free(before);
 	free(after);
 }
@@ -600,26 +587,26 @@ test_conn_list_shows_the_connections_traffic_made(void **state)
 	char *t, *j;
 
 	t = ok(f, "conn list", 0, 0);
-	contains(t, "connections: active 0/");
+	test_contains(t, "connections: active 0/");
 	free(t);
 	assert_int_equal(pass(f, IP(10, 0, 0, 1), IP(198, 51, 100, 10), 40000, 80, SYN), 1);
 	assert_int_equal(pass(f, IP(10, 0, 0, 2), IP(198, 51, 100, 11), 40001, 80, SYN), 1);
 	assert_int_equal(pass(f, IP(198, 51, 100, 10), IP(10, 0, 0, 1), 80, 40000, SYNACK), 1);
 	t = ok(f, "conn list", 0, 0);
-	contains(t, "connections: active 2/");
-	contains(t, "tcp   SYN_RECV    10.0.0.1:40000 -> 198.51.100.10:80");
-	contains(t, "tcp   SYN_SENT    10.0.0.2:40001 -> 198.51.100.11:80");
+	test_contains(t, "connections: active 2/");
+	test_contains(t, "tcp   SYN_RECV    10.0.0.1:40000 -> 198.51.100.10:80");
+	test_contains(t, "tcp   SYN_SENT    10.0.0.2:40001 -> 198.51.100.11:80");
 	free(t);
 	t = ok(f, "conn list 1", 0, 0);
-	contains(t, "(1 of 2 shown)");
+	test_contains(t, "(1 of 2 shown)");
 	free(t);
 	j = ok(f, "conn list", 1, 0);
-	contains(j, "\"connections\":[{\"family\":4,\"proto\":\"tcp\",\"state\":\"SYN_");
-	contains(j, "\"shown\":2}");
+	test_contains(j, "\"connections\":[{\"family\":4,\"proto\":\"tcp\",\"state\":\"SYN_");
+	test_contains(j, "\"shown\":2}");
 	free(j);
 	assert_int_equal(run_cmd(f, "conn list 0", 0, 0, NULL, &eb), -EINVAL);
 	assert_int_equal(run_cmd(f, "conn list 1001", 0, 0, NULL, &eb), -EINVAL);
-	contains(eb.msg, "conn list: count '1001' is not a number from 1 to 1000");
+	test_contains(eb.msg, "conn list: count '1001' is not a number from 1 to 1000");
 	assert_int_equal(run_cmd(f, "conn list 1 2", 0, 0, NULL, &eb), -EINVAL);
 }
 
@@ -666,11 +653,11 @@ test_the_report_lists_the_edited_rules(void **state)
 	assert_int_equal(fw.report(&env, out, &eb), 0);
 	fclose(out);
 	assert_true(json_check(r, len));
-	contains(r, "\"rule_edits\":1}");
-	contains(r, "\"rules\":[{\"pos\":1,\"rule\":\"allow udp to any port 53\",\"packets\":1,"
+	test_contains(r, "\"rule_edits\":1}");
+	test_contains(r, "\"rules\":[{\"pos\":1,\"rule\":\"allow udp to any port 53\",\"packets\":1,"
 		    "\"bytes\":64},{\"pos\":2,\"rule\":\"allow established\",\"packets\":1,"
 		    "\"bytes\":64},{\"pos\":3,\"rule\":\"allow tcp to any port 80\",\"packets\":3,");
-	contains(r, "{\"rule\":\"default deny\",\"packets\":0,\"bytes\":0}]");
+	test_contains(r, "{\"rule\":\"default deny\",\"packets\":0,\"bytes\":0}]");
 	free(r);
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "json_check.h"
+#include "test_stage_cmd.h"
 #include "mon_stage.h"
 #include "mpdp_mbuf.h"
 #include "mpdp_pool.h"
@@ -27,8 +28,6 @@
 #include "test_instance.h"
 
 #define POOL_N 256
-#define ARGS_MAX 16
-
 struct fixture {
 	struct test_instance ti;
 	struct mpdp_pool *pool;
@@ -104,68 +103,6 @@ flow(struct fixture *f, uint8_t a, uint16_t sport, unsigned n, unsigned len)
 	}
 }
 
-/* Run `line` (words split at blanks) as the control connection does (mpdp_stage_command()). */
-static int
-run_cmd(struct fixture *f, const char *line, int json, char **text, struct mpdp_errbuf *eb)
-{
-	char *copy = strdup(line), *argv[ARGS_MAX], *save = NULL, *w, *out;
-	struct { char *buf; size_t len; } *ms = calloc(1, sizeof(*ms));
-	int argc = 0, rc;
-	size_t len;
-	FILE *fp;
-
-	assert_non_null(copy);
-	assert_non_null(ms);
-	for (w = strtok_r(copy, " ", &save); w != NULL && argc < ARGS_MAX; w = strtok_r(NULL, " ", &save))
-		argv[argc++] = w;
-	/* The stream's buffer lives on the heap: the compiler cannot follow it past fclose. */
-	fp = open_memstream(&ms->buf, &ms->len);
-	assert_non_null(fp);
-	eb->msg[0] = '\0';
-	rc = mpdp_stage_command(f->si, argc, argv, json, fp, eb);
-	fclose(fp);
-	out = ms->buf;
-	len = ms->len;
-	free(ms);
-	if (rc == 0 && json && !json_check(out, len))
-		fail_msg("'%s' --json printed no JSON value: %s", line, out);
-	if (text != NULL)
-		*text = out;
-	else
-		free(out);
-	free(copy);
-	return rc;
-}
-
-/* Run a command that must succeed: its output (free it). */
-static char *
-ok(struct fixture *f, const char *line, int json)
-{
-	struct mpdp_errbuf eb = { "" };
-	char **out = calloc(1, sizeof(*out)), *text;
-
-	assert_non_null(out);
-	if (run_cmd(f, line, json, out, &eb) != 0)
-		fail_msg("'%s': %s", line, eb.msg);
-	text = *out;
-	free(out);
-	return text;
-}
-
-static void
-contains(const char *text, const char *want)
-{
-	if (strstr(text, want) == NULL)
-		fail_msg("expected '%s' in:\n%s", want, text);
-}
-
-static void
-lacks(const char *text, const char *unwanted)
-{
-	if (strstr(text, unwanted) != NULL)
-		fail_msg("did not expect '%s' in:\n%s", unwanted, text);
-}
-
 /* A: 3 x 60 bytes (most packets), B: 1 x 500 bytes (most bytes), C: 2 x 100 bytes. */
 static void
 traffic(struct fixture *f)
@@ -182,29 +119,29 @@ test_top_ranks_the_flows_both_ways(void **state)
 	char *t, *j;
 
 	traffic(f);
-	t = ok(f, "top 1", 0);
-	contains(t, "mon mon1: 3 flows tracked in 64 slots, 0 packets not tracked\n");
-	contains(t, "top 1 flows by bytes\n");
-	contains(t, "     1 udp   10.0.0.2 ");
-	contains(t, "top 1 flows by packets\n");
-	contains(t, "     1 udp   10.0.0.1 ");
-	lacks(t, "10.0.0.3 ");
+	t = test_stage_cmd_ok(f->si, "top 1", 0);
+	test_contains(t, "mon mon1: 3 flows tracked in 64 slots, 0 packets not tracked\n");
+	test_contains(t, "top 1 flows by bytes\n");
+	test_contains(t, "     1 udp   10.0.0.2 ");
+	test_contains(t, "top 1 flows by packets\n");
+	test_contains(t, "     1 udp   10.0.0.1 ");
+	test_lacks(t, "10.0.0.3 ");
 	free(t);
-	t = ok(f, "top", 0);          /* 10 by default: all three */
-	contains(t, "     2 udp   10.0.0.3 ");
-	contains(t, "     3 udp   10.0.0.1 ");
+	t = test_stage_cmd_ok(f->si, "top", 0);          /* 10 by default: all three */
+	test_contains(t, "     2 udp   10.0.0.3 ");
+	test_contains(t, "     3 udp   10.0.0.1 ");
 	free(t);
-	j = ok(f, "top 2 bytes", 1);
-	contains(j, "{\"stage\":\"mon1\",\"tracked\":3,\"slots\":64,\"not_tracked_packets\":0,\"top\":2,"
+	j = test_stage_cmd_ok(f->si, "top 2 bytes", 1);
+	test_contains(j, "{\"stage\":\"mon1\",\"tracked\":3,\"slots\":64,\"not_tracked_packets\":0,\"top\":2,"
 		    "\"top_by_bytes\":[{\"ip\":4,\"proto\":\"udp\",\"ip_proto\":17,\"src\":\"10.0.0.2\","
 		    "\"dst\":\"10.0.0.254\",\"sport\":1002,\"dport\":53,\"packets\":1,\"bytes\":500},"
 		    "{\"ip\":4,\"proto\":\"udp\",\"ip_proto\":17,\"src\":\"10.0.0.3\"");
-	lacks(j, "top_by_packets");
+	test_lacks(j, "top_by_packets");
 	free(j);
-	j = ok(f, "top packets", 1);
-	contains(j, "\"top_by_packets\":[{\"ip\":4,\"proto\":\"udp\",\"ip_proto\":17,\"src\":\"10.0.0.1\","
+	j = test_stage_cmd_ok(f->si, "top packets", 1);
+	test_contains(j, "\"top_by_packets\":[{\"ip\":4,\"proto\":\"udp\",\"ip_proto\":17,\"src\":\"10.0.0.1\","
 		    "\"dst\":\"10.0.0.254\",\"sport\":1001,\"dport\":53,\"packets\":3,\"bytes\":180}");
-	lacks(j, "top_by_bytes");
+	test_lacks(j, "top_by_bytes");
 	free(j);
 }
 
@@ -214,12 +151,12 @@ test_top_refuses_bad_arguments(void **state)
 	struct fixture *f = *state;
 	struct mpdp_errbuf eb = { "" };
 
-	assert_int_equal(run_cmd(f, "top 0", 0, NULL, &eb), -EINVAL);
+	assert_int_equal(test_stage_cmd(f->si, "top 0", 0, NULL, &eb), -EINVAL);
 	assert_string_equal(eb.msg, "top: '0' is neither a number of flows from 1 to 1000 nor "
 				    "'bytes' or 'packets'");
-	assert_int_equal(run_cmd(f, "top 1001", 0, NULL, &eb), -EINVAL);
-	assert_int_equal(run_cmd(f, "top flows", 1, NULL, &eb), -EINVAL);
-	assert_int_equal(run_cmd(f, "stats all", 0, NULL, &eb), -EINVAL);
+	assert_int_equal(test_stage_cmd(f->si, "top 1001", 0, NULL, &eb), -EINVAL);
+	assert_int_equal(test_stage_cmd(f->si, "top flows", 1, NULL, &eb), -EINVAL);
+	assert_int_equal(test_stage_cmd(f->si, "stats all", 0, NULL, &eb), -EINVAL);
 	assert_string_equal(eb.msg, "stats: takes no arguments");
 }
 
@@ -230,20 +167,20 @@ test_stats_counts_protocols_and_sizes(void **state)
 	char *t, *j;
 
 	traffic(f);
-	t = ok(f, "stats", 0);
-	contains(t, "mon mon1: running, 1 start\n");
-	contains(t, "total      packets 6 bytes 880\n");
-	contains(t, "flows      tracked 3 slots 64 not_tracked_packets 0 not_tracked_bytes 0\n");
-	contains(t, "  udp                       6\n");
-	contains(t, "  <64                       3\n");
-	contains(t, "  65-127                    2\n");
-	contains(t, "  256-511                   1\n");
-	lacks(t, "top ");
+	t = test_stage_cmd_ok(f->si, "stats", 0);
+	test_contains(t, "mon mon1: running, 1 start\n");
+	test_contains(t, "total      packets 6 bytes 880\n");
+	test_contains(t, "flows      tracked 3 slots 64 not_tracked_packets 0 not_tracked_bytes 0\n");
+	test_contains(t, "  udp                       6\n");
+	test_contains(t, "  <64                       3\n");
+	test_contains(t, "  65-127                    2\n");
+	test_contains(t, "  256-511                   1\n");
+	test_lacks(t, "top ");
 	free(t);
-	j = ok(f, "stats", 1);
-	contains(j, "{\"stage\":\"mon1\",\"running\":true,\"starts\":1,\"packets\":6,\"bytes\":880,");
-	contains(j, "\"udp\":6,");
-	lacks(j, "top_by");
+	j = test_stage_cmd_ok(f->si, "stats", 1);
+	test_contains(j, "{\"stage\":\"mon1\",\"running\":true,\"starts\":1,\"packets\":6,\"bytes\":880,");
+	test_contains(j, "\"udp\":6,");
+	test_lacks(j, "top_by");
 	free(j);
 }
 
@@ -258,7 +195,7 @@ test_the_report_is_stats_and_top(void **state)
 	FILE *fp;
 
 	traffic(f);
-	stats = ok(f, "stats", 1);
+	stats = test_stage_cmd_ok(f->si, "stats", 1);
 	fp = open_memstream(&r, &len);
 	assert_non_null(fp);
 	assert_int_equal(mon_stage.report(&env, fp, &eb), 0);
@@ -268,7 +205,7 @@ test_the_report_is_stats_and_top(void **state)
 	assert_non_null(strstr(stats, ",\"rates\""));
 	n = strlen(stats) - strlen(strstr(stats, ",\"rates\""));
 	assert_int_equal(strncmp(r, stats, n), 0);
-	contains(r, ",\"top\":10,\"top_by_bytes\":[");
+	test_contains(r, ",\"top\":10,\"top_by_bytes\":[");
 	free(r);
 	free(stats);
 }

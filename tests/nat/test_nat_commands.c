@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "json_check.h"
+#include "test_stage_cmd.h"
 #include "mpdp_mbuf.h"
 #include "mpdp_pool.h"
 #include "mpdp_ring.h"
@@ -27,8 +28,6 @@
 #include "test_instance.h"
 
 #define POOL_N 256
-#define ARGS_MAX 16
-
 struct fixture {
 	struct test_instance ti;
 	struct mpdp_pool *pool;
@@ -114,95 +113,33 @@ send_out(struct fixture *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t
 	return out;
 }
 
-/* Run `line` (words split at blanks) as the control connection does (mpdp_stage_command()). */
-static int
-run_cmd(struct fixture *f, const char *line, int json, char **text, struct mpdp_errbuf *eb)
-{
-	char *copy = strdup(line), *argv[ARGS_MAX], *save = NULL, *w, *out;
-	struct { char *buf; size_t len; } *ms = calloc(1, sizeof(*ms));
-	int argc = 0, rc;
-	size_t len;
-	FILE *fp;
-
-	assert_non_null(copy);
-	assert_non_null(ms);
-	for (w = strtok_r(copy, " ", &save); w != NULL && argc < ARGS_MAX; w = strtok_r(NULL, " ", &save))
-		argv[argc++] = w;
-	/* The stream's buffer lives on the heap: the compiler cannot follow it past fclose. */
-	fp = open_memstream(&ms->buf, &ms->len);
-	assert_non_null(fp);
-	eb->msg[0] = '\0';
-	rc = mpdp_stage_command(f->si, argc, argv, json, fp, eb);
-	fclose(fp);
-	out = ms->buf;
-	len = ms->len;
-	free(ms);
-	if (rc == 0 && json && !json_check(out, len))
-		fail_msg("'%s' --json printed no JSON value: %s", line, out);
-	if (text != NULL)
-		*text = out;
-	else
-		free(out);
-	free(copy);
-	return rc;
-}
-
-/* Run a command that must succeed: its output (free it). */
-static char *
-ok(struct fixture *f, const char *line, int json)
-{
-	struct mpdp_errbuf eb = { "" };
-	char **out = calloc(1, sizeof(*out)), *text;
-
-	assert_non_null(out);
-	if (run_cmd(f, line, json, out, &eb) != 0)
-		fail_msg("'%s': %s", line, eb.msg);
-	text = *out;
-	free(out);
-	return text;
-}
-
-static void
-contains(const char *text, const char *want)
-{
-	if (strstr(text, want) == NULL)
-		fail_msg("expected '%s' in:\n%s", want, text);
-}
-
-static void
-lacks(const char *text, const char *unwanted)
-{
-	if (strstr(text, unwanted) != NULL)
-		fail_msg("did not expect '%s' in:\n%s", unwanted, text);
-}
-
 static void
 test_session_list_shows_the_sessions_traffic_made(void **state)
 {
 	struct fixture *f = *state;
 	char *t, *j;
 
-	t = ok(f, "session list", 0);
-	contains(t, "sessions of nat1: 1 active (static mappings included)\n");
-	contains(t, "  tcp   10.0.0.80:8080        192.0.2.9:80          static");
+	t = test_stage_cmd_ok(f->si, "session list", 0);
+	test_contains(t, "sessions of nat1: 1 active (static mappings included)\n");
+	test_contains(t, "  tcp   10.0.0.80:8080        192.0.2.9:80          static");
 	free(t);
 	assert_int_equal(send_out(f, IP(10, 0, 0, 5), 5000, IP(198, 51, 100, 1), 53), 1);
 	assert_int_equal(send_out(f, IP(10, 0, 0, 5), 5000, IP(198, 51, 100, 2), 53), 1);
 	assert_int_equal(send_out(f, IP(10, 0, 0, 6), 6000, IP(198, 51, 100, 1), 53), 1);
-	t = ok(f, "session list", 0);
-	contains(t, "sessions of nat1: 3 active");
-	contains(t, "  proto inside                outside               state");
-	contains(t, "  udp   10.0.0.5:5000         192.0.2.1:5000        active");
-	contains(t, "  udp   10.0.0.6:6000         192.0.2.1:6000        active");
+	t = test_stage_cmd_ok(f->si, "session list", 0);
+	test_contains(t, "sessions of nat1: 3 active");
+	test_contains(t, "  proto inside                outside               state");
+	test_contains(t, "  udp   10.0.0.5:5000         192.0.2.1:5000        active");
+	test_contains(t, "  udp   10.0.0.6:6000         192.0.2.1:6000        active");
 	/* Endpoint-independent: one session for both destinations, its packets counted. */
-	contains(t, "          2          0\n");
+	test_contains(t, "          2          0\n");
 	free(t);
-	j = ok(f, "session list", 1);
-	contains(j, "{\"stage\":\"nat1\",\"sessions_active\":3,\"sessions\":[");
-	contains(j, "{\"proto\":\"udp\",\"inside\":\"10.0.0.5\",\"inside_port\":5000,"
+	j = test_stage_cmd_ok(f->si, "session list", 1);
+	test_contains(j, "{\"stage\":\"nat1\",\"sessions_active\":3,\"sessions\":[");
+	test_contains(j, "{\"proto\":\"udp\",\"inside\":\"10.0.0.5\",\"inside_port\":5000,"
 		    "\"outside\":\"192.0.2.1\",\"outside_port\":5000,\"state\":\"active\"");
-	contains(j, "\"left_s\":null");            /* the static mapping */
-	contains(j, "\"shown\":3}");
+	test_contains(j, "\"left_s\":null");            /* the static mapping */
+	test_contains(j, "\"shown\":3}");
 	free(j);
 }
 
@@ -215,16 +152,16 @@ test_session_list_is_bounded(void **state)
 
 	for (uint16_t i = 0; i < 5; i++)
 		assert_int_equal(send_out(f, IP(10, 0, 1, i), 7000, IP(198, 51, 100, 1), 53), 1);
-	t = ok(f, "session list 2", 0);
-	contains(t, "(2 of 6 shown)");
+	t = test_stage_cmd_ok(f->si, "session list 2", 0);
+	test_contains(t, "(2 of 6 shown)");
 	free(t);
-	j = ok(f, "session list 2", 1);
-	contains(j, "\"shown\":2}");
+	j = test_stage_cmd_ok(f->si, "session list 2", 1);
+	test_contains(j, "\"shown\":2}");
 	free(j);
-	assert_int_equal(run_cmd(f, "session list 0", 0, NULL, &eb), -EINVAL);
+	assert_int_equal(test_stage_cmd(f->si, "session list 0", 0, NULL, &eb), -EINVAL);
 	assert_string_equal(eb.msg, "session list: count '0' is not a number from 1 to 2000");
-	assert_int_equal(run_cmd(f, "session list 2001", 0, NULL, &eb), -EINVAL);
-	assert_int_equal(run_cmd(f, "session list 1 2", 0, NULL, &eb), -EINVAL);
+	assert_int_equal(test_stage_cmd(f->si, "session list 2001", 0, NULL, &eb), -EINVAL);
+	assert_int_equal(test_stage_cmd(f->si, "session list 1 2", 0, NULL, &eb), -EINVAL);
 	assert_string_equal(eb.msg, "session list: expected at most a count");
 }
 
@@ -237,21 +174,21 @@ test_stats_prints_the_report_counters(void **state)
 
 	assert_int_equal(send_out(f, IP(10, 0, 0, 5), 5000, IP(198, 51, 100, 1), 53), 1);
 	assert_int_equal(send_out(f, IP(10, 0, 0, 5), 5001, IP(198, 51, 100, 1), 53), 1);
-	t = ok(f, "stats", 0);
-	contains(t, "nat nat1: running, 1 start\n");
-	contains(t, "  snat 10.0.0.0/8=192.0.2.1:1024-65535\n");
-	contains(t, "  translated_out                      2\n");
-	contains(t, "  sessions_active                     3\n");
-	contains(t, "  192.0.2.1            0      2      0\n");
-	lacks(t, "sessions (first");
+	t = test_stage_cmd_ok(f->si, "stats", 0);
+	test_contains(t, "nat nat1: running, 1 start\n");
+	test_contains(t, "  snat 10.0.0.0/8=192.0.2.1:1024-65535\n");
+	test_contains(t, "  translated_out                      2\n");
+	test_contains(t, "  sessions_active                     3\n");
+	test_contains(t, "  192.0.2.1            0      2      0\n");
+	test_lacks(t, "sessions (first");
 	free(t);
-	j = ok(f, "stats", 1);
-	contains(j, "{\"stage\":\"nat1\",\"running\":true,\"starts\":1,\"config\":{\"snat\":[");
-	contains(j, "\"translated_out\":2,");
-	contains(j, "{\"addr\":\"192.0.2.1\",\"tcp_ports\":0,\"udp_ports\":2,\"icmp_ids\":0}");
-	lacks(j, "\"sessions\":");
+	j = test_stage_cmd_ok(f->si, "stats", 1);
+	test_contains(j, "{\"stage\":\"nat1\",\"running\":true,\"starts\":1,\"config\":{\"snat\":[");
+	test_contains(j, "\"translated_out\":2,");
+	test_contains(j, "{\"addr\":\"192.0.2.1\",\"tcp_ports\":0,\"udp_ports\":2,\"icmp_ids\":0}");
+	test_lacks(j, "\"sessions\":");
 	free(j);
-	assert_int_equal(run_cmd(f, "stats now", 0, NULL, &eb), -EINVAL);
+	assert_int_equal(test_stage_cmd(f->si, "stats now", 0, NULL, &eb), -EINVAL);
 	assert_string_equal(eb.msg, "stats: takes no arguments");
 }
 
@@ -261,7 +198,7 @@ test_the_report_is_stats_and_sessions(void **state)
 	struct fixture *f = *state;
 	struct mpdp_stage_env env = { f->ti.shm, &nat_stage, &f->cfg, 0, 1, 1 };
 	struct mpdp_errbuf eb = { "" };
-	char *r = NULL, *stats = ok(f, "stats", 1);
+	char *r = NULL, *stats = test_stage_cmd_ok(f->si, "stats", 1);
 	size_t len = 0;
 	FILE *fp = open_memstream(&r, &len);
 
@@ -272,7 +209,7 @@ test_the_report_is_stats_and_sessions(void **state)
 	/* The report's object is the stats command's, with the sessions appended. */
 	stats[strlen(stats) - 2] = '\0';      /* without "}\n" */
 	assert_int_equal(strncmp(r, stats, strlen(stats)), 0);
-	contains(r + strlen(stats), ",\"sessions\":[{\"proto\":\"tcp\"");
+	test_contains(r + strlen(stats), ",\"sessions\":[{\"proto\":\"tcp\"");
 	free(r);
 	free(stats);
 }

@@ -242,6 +242,7 @@ cmd_port(struct ctl_env *env, const Mpdppb__PortReq *r, Mpdppb__Response *resp, 
 	struct primary *p = env->p;
 	const char *name = r->name ? r->name : "";
 	struct mpdp_port *port = NULL;
+	struct io_worker *worker;
 	Mpdppb__PortList *list;
 	uint32_t want;
 
@@ -265,13 +266,17 @@ cmd_port(struct ctl_env *env, const Mpdppb__PortReq *r, Mpdppb__Response *resp, 
 			return ctl_fail(resp, a, EINVAL, "port %s: which port? (give its name)",
 					r->op == MPDPPB__PORT_REQ__OP__START ? "start" : "stop");
 		want = r->op == MPDPPB__PORT_REQ__OP__START ? MPDP_PORT_STARTED : MPDP_PORT_STOPPED;
-		if (io_port_of(p, port, NULL) == NULL)
+		if (io_port_of(p, port, &worker) == NULL)
 			return ctl_fail(resp, a, EIO, "port %s has no I/O worker", name);
 		if (__atomic_exchange_n(&port->abi->state, want, __ATOMIC_ACQ_REL) == want) {
 			resp->message = ctl_printf(a, "port %s was already %s", name,
 						   want == MPDP_PORT_STARTED ? "started" : "stopped");
 			return;
 		}
+		/* Stopped means stopped when the answer leaves: no burst still in flight. */
+		if (io_worker_quiesce(worker, 500) != 0)
+			MPDP_LOG(WARN, "port %s: I/O worker %s did not finish its round in 500 ms",
+				 name, worker->name);
 		MPDP_LOG(NOTICE, "port %s %s by the control socket", name,
 			 want == MPDP_PORT_STARTED ? "started" : "stopped");
 		resp->message = ctl_printf(a, "port %s %s", name,
@@ -561,6 +566,9 @@ cmd_patch(struct ctl_env *env, const Mpdppb__PatchReq *r, Mpdppb__Response *resp
 					cur != NULL ? ctl_printf(a, "%s)", cur->abi->name) : "");
 		atomic_store(&ip->patch, NULL);
 		__atomic_store_n(&src->abi->patch_to, 0, __ATOMIC_RELEASE);
+		if (io_worker_quiesce(ws, 500) != 0)
+			MPDP_LOG(WARN, "patch %s -> %s: I/O worker %s did not finish its round in 500 ms",
+				 src_name, dst_name, ws->name);
 		MPDP_LOG(NOTICE, "patch %s -> %s removed by the control socket", src_name, dst_name);
 		resp->message = ctl_printf(a, "%s no longer patched to %s: what it receives goes to %s",
 					   src_name, dst_name, src->rx_ring ? src->rx_ring->name : "its rx ring");

@@ -7,6 +7,7 @@
  * driver will not send is counted as tx_drops and freed.
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "io.h"
@@ -257,6 +258,7 @@ io_main(void *arg)
 			housekeeping(w);
 			next = mpdp_tsc() + period;
 		}
+		atomic_fetch_add_explicit(&w->rounds, 1, memory_order_release);
 	}
 	/* Stopping: what is still held goes back to the pool, outputs are flushed. */
 	for (unsigned i = 0; i < w->n_ports; i++) {
@@ -280,6 +282,23 @@ io_worker_start(struct io_worker *w)
 	if (rc != 0)
 		return -rc;
 	w->started = 1;
+	return 0;
+}
+
+int
+io_worker_quiesce(struct io_worker *w, unsigned timeout_ms)
+{
+	uint64_t seen, deadline = mpdp_time_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	if (!w->started)
+		return 0;
+	/* A round that began before the caller's change ends with this increment. */
+	seen = atomic_load(&w->rounds);
+	while (atomic_load(&w->rounds) == seen) {
+		if (mpdp_time_ns() >= deadline)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
 	return 0;
 }
 

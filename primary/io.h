@@ -33,6 +33,7 @@ struct io_worker {
 	struct mpdp_shm *shm;
 	int lockstep;                     /* read one packet only when none is in flight */
 	uint64_t lockstep_wait_tsc;       /* when the current wait began, 0 when none */
+	_Atomic uint64_t rounds;          /* polling rounds finished, for io_worker_quiesce() */
 	unsigned n_ports;
 	struct io_port ports[IO_PORTS_MAX];
 	char name[MPDP_NAME_MAX];
@@ -45,6 +46,15 @@ struct io_worker {
  * @return 0, or -errno
  */
 int io_worker_start(struct io_worker *w);
+
+/**
+ * Wait until the worker has finished the polling round it was in, so that a
+ * change made before the call (a port stopped, a patch removed) is seen by
+ * every packet it handles afterwards.
+ *
+ * @return 0, -ETIMEDOUT after @p timeout_ms, or 0 at once when not running
+ */
+int io_worker_quiesce(struct io_worker *w, unsigned timeout_ms);
 
 /** Wait for the worker to stop; it flushes its ports and gives back its id. */
 void io_worker_join(struct io_worker *w);

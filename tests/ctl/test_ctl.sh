@@ -46,6 +46,17 @@ jcheck() {
 		notok "$desc: mpdpctl $* -> $(head -c 400 <<<"$out") $(head -c 300 "$files/jcheck.err")"
 	fi
 }
+# settle JQ-EXPR MPDPCTL-ARGS...: wait up to 10 s for the JSON to satisfy the expression
+# (counters move after the packets they count); the jcheck that follows asserts it
+settle() {
+	local expr=$1
+	shift
+	for _ in $(seq 200); do
+		ctl --json "$@" 2>/dev/null | jq -e "$expr" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
 # raw HEX-FRAME: send bytes on a fresh connection, print what comes back (hex and text)
 raw() {
 	python3 - "$rundir/$name/ctl.sock" "$1" <<-'EOF'
@@ -136,10 +147,7 @@ mon_pid=$stage_pid
 verdict $? "mpdp-mon started"
 jcheck "stage list: fw1 and mon1 running and registered" \
 	'[.stages[] | select(.state == "running" and .registered) | .id] | sort == ["fw1","mon1"]' stage list
-for _ in $(seq 200); do
-	[ "$(ctl --json port stats out | jq .ports[0].tx_packets)" = "$total" ] && break
-	sleep 0.05
-done
+settle ".ports[0].tx_packets == $total" port stats out
 jcheck "every packet of the file left on 'out' ($total)" ".ports[0].tx_packets == $total" port stats out
 jcheck "capture stop" '.' capture stop
 jcheck "capture figures: matched $want, written $want, dropped 0" \
@@ -150,8 +158,10 @@ verdict $? "the pcapng opens in tshark and holds the $want packets tcpdump's fil
 tshark -r "$files/mid.pcapng" -T fields -e tcp.dstport 2>/dev/null | sort -u >"$files/ports"
 [ "$(cat "$files/ports")" = 80 ]
 verdict $? "every captured packet is TCP to port 80 ($(tr '\n' ' ' <"$files/ports"))"
+counted="[.stages[] | select(.id == \"fw1\" or .id == \"mon1\") | .in_packets == $total and .sent == $total] == [true,true]"
+settle "$counted" stage stats
 jcheck "the stages' counters are those of a run without capture: fw1 and mon1 each took and sent $total" \
-	"[.stages[] | select(.id == \"fw1\" or .id == \"mon1\") | .in_packets == $total and .sent == $total] == [true,true]" stage stats
+	"$counted" stage stats
 jcheck "ring mid: every packet through, none left" \
 	".rings[] | select(.name == \"mid\") | .count == 0 and .users != \"\"" ring stats mid
 

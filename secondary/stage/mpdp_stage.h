@@ -37,7 +37,7 @@ struct mpdp_ring;
 #define MPDP_STAGE_NEXT_DROP 0
 
 /** Largest burst a stage may ask for (--burst). */
-#define MPDP_STAGE_BURST_MAX 256
+#define MPDP_STAGE_BURST_MAX MPDP_STAGE_HAND_MAX
 
 /** Stage options one command line may carry (repeats included). */
 #define MPDP_STAGE_OPTIONS_MAX 32

@@ -30,8 +30,8 @@
 #include "mpdp_config.h"
 
 #define MPDP_ABI_MAGIC 0x5044504dU /* "MPDP" little-endian */
-#define MPDP_ABI_MAJOR 1
-#define MPDP_ABI_MINOR 3
+#define MPDP_ABI_MAJOR 2
+#define MPDP_ABI_MINOR 0
 
 #define MPDP_NAME_MAX 32           /* names include the terminating NUL */
 #define MPDP_MEMZONE_MAX MPDP_CFG_MAX_MEMZONES
@@ -91,6 +91,42 @@ struct mpdp_abi_worker {
 	uint8_t pad_[8];
 };
 
+/** Journal state. */
+enum mpdp_journal_state {
+	MPDP_JOURNAL_IDLE = 0,
+	MPDP_JOURNAL_ARMED = 1,    /* an operation on @c target is under way */
+};
+
+/** What a journalled operation does. */
+enum mpdp_journal_op {
+	MPDP_JOURNAL_RING_ENQ = 1, /* objs[0..n) onto a ring; target is its producer side */
+	MPDP_JOURNAL_RING_DEQ = 2, /* n objects off a ring into objs; target is its consumer side */
+	MPDP_JOURNAL_CACHE_PUT = 3, /* objs[0..n) into a mempool cache; target is the cache */
+};
+
+/** The hand word: the address of an array of held objects (low 48 bits) and how many (high 16). */
+#define MPDP_JOURNAL_HAND(addr, n) ((uint64_t)(uintptr_t)(addr) | (uint64_t)(n) << 48)
+#define MPDP_JOURNAL_HAND_ADDR(h) ((h) & ((1ull << 48) - 1))
+#define MPDP_JOURNAL_HAND_N(h) ((unsigned)((h) >> 48))
+
+/**
+ * One worker's journal (indexed by worker id): what it holds and the one
+ * buffer operation it is in the middle of, so that the primary can tell,
+ * after the worker's process died at any instruction, which objects it
+ * still owned (see doc/faults.md). Only its worker writes it, with release
+ * stores in program order; the primary reads it once the process is gone.
+ */
+struct mpdp_abi_journal {
+	uint32_t state;            /* (s) enum mpdp_journal_state, stored last when arming */
+	uint32_t op;               /* (s) enum mpdp_journal_op */
+	uint64_t target;           /* (s) address of the ring side or the pool cache */
+	uint64_t objs;             /* (s) address of the objects' array */
+	uint32_t base;             /* (s) the side's tail, or the cache's length, before the op */
+	uint32_t n;                /* (s) objects the op moves */
+	uint64_t hand;             /* (s) MPDP_JOURNAL_HAND(): what the worker holds, 0 when nothing */
+	uint8_t pad_[24];
+};
+
 #define MPDP_PORT_MAX 32
 #define MPDP_PORT_QUEUE_MAX 8
 #define MPDP_DRIVER_NAME_MAX 16
@@ -146,6 +182,7 @@ struct mpdp_abi_port {
 #define MPDP_STAGE_NEXT_NAME_MAX 16
 #define MPDP_STAGE_KIND_MAX 16
 #define MPDP_STAGE_ZONE_PREFIX "stage."
+#define MPDP_STAGE_HAND_MAX 256    /* == MPDP_STAGE_BURST_MAX */
 
 /** Stage slot state. */
 enum mpdp_stage_state {
@@ -202,7 +239,17 @@ struct mpdp_abi_stage {
 	char in[MPDP_STAGE_IO_MAX][MPDP_NAME_MAX];      /* (s) input ring names */
 	char next[MPDP_STAGE_IO_MAX][MPDP_STAGE_NEXT_NAME_MAX]; /* (s) output names, [0] "drop" */
 	char out[MPDP_STAGE_IO_MAX][MPDP_NAME_MAX];     /* (s) ring of each output, "" when unbound */
+	uint64_t reclaimed;        /* (p) packets freed from the hands of its dead processes */
+	uint32_t reclaims;         /* (p) times the primary reclaimed a dead process's buffers */
+	int32_t standby_pid;       /* (s) a process waiting to take the slot over (--takeover), 0 when none */
 	struct mpdp_abi_stage_worker workers[MPDP_STAGE_WORKERS_MAX] __attribute__((aligned(MPDP_CACHE_LINE)));
+	/*
+	 * (s) Each worker's packets in hand live here, not on its stack, so the
+	 * primary can find them when the process dies: [0] is the burst as
+	 * dequeued, [1] the same packets sorted by output (the worker's journal
+	 * says which of the two it holds, and how many).
+	 */
+	uint64_t hands[MPDP_STAGE_WORKERS_MAX][2][MPDP_STAGE_HAND_MAX] __attribute__((aligned(MPDP_CACHE_LINE)));
 };
 
 /** Stage flags. */
@@ -239,10 +286,12 @@ struct mpdp_abi_header {
 	struct mpdp_abi_memzone memzones[MPDP_MEMZONE_MAX]; /* (s) under alloc_lock */
 	struct mpdp_abi_worker workers[MPDP_WORKER_MAX] __attribute__((aligned(MPDP_CACHE_LINE)));
 	struct mpdp_abi_port ports[MPDP_PORT_MAX];         /* (p) */
+	struct mpdp_abi_journal journals[MPDP_WORKER_MAX] __attribute__((aligned(MPDP_CACHE_LINE))); /* (s) */
 };
 
 _Static_assert(sizeof(struct mpdp_abi_memzone) == 72, "memzone entry is ABI");
 _Static_assert(sizeof(struct mpdp_abi_worker) == 64, "worker entry is one cache line");
+_Static_assert(sizeof(struct mpdp_abi_journal) == 64, "a journal is one cache line");
 _Static_assert(offsetof(struct mpdp_abi_header, magic) == 0, "magic first");
 _Static_assert(offsetof(struct mpdp_abi_header, abi_major) == 4, "version after magic");
 _Static_assert(offsetof(struct mpdp_abi_header, alloc_lock) % MPDP_CACHE_LINE == 0,

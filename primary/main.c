@@ -25,6 +25,7 @@
 #include "mpdp_time.h"
 #include "mpdp_worker.h"
 #include "primary.h"
+#include "supervise.h"
 
 /* Every ~second the primary frees the worker slots of processes that died. */
 #define PRIMARY_TICK_NS 100000000L
@@ -49,7 +50,8 @@ create_objects(struct primary *p)
 	for (unsigned i = 0; i < p->cfg.n_rings; i++) {
 		const struct primary_ring_cfg *rc_ = &p->cfg.rings[i];
 		struct mpdp_ring *ring;
-		int rc = mpdp_ring_create(p->shm, rc_->name, rc_->size, rc_->flags, -1, &ring);
+		int rc = mpdp_ring_create(p->shm, rc_->name, rc_->size, rc_->flags | MPDP_RING_F_RECOVER,
+					  -1, &ring);
 
 		if (rc != 0) {
 			MPDP_LOG(ERR, "--ring %s,size=%u: %s%s", rc_->name, rc_->size, mpdp_strerror(rc),
@@ -368,8 +370,10 @@ main(int argc, char **argv)
 		mpdp_shm_dump(stderr, p.shm);
 	printf("ready\n");
 	fflush(stdout);
+	supervise_start(&p);
 	rc = run(&p, &stop);
 out:
+	supervise_stop(&p);
 	ctl_server_stop(&p);
 	stop_workers(&p);
 	print_ports(&p, stdout);

@@ -124,13 +124,15 @@ mpdp_port_open(struct mpdp_shm *shm, const char *devargs, struct mpdp_pool *pool
 	slot->lcore = -1;
 
 	/* The I/O worker is the only producer of NAME.rx and the only consumer of NAME.tx. */
-	rc = mpdp_ring_create(shm, rx_name, ring_size, MPDP_RING_F_SP_ENQ, -1, &port->rx_ring);
+	rc = mpdp_ring_create(shm, rx_name, ring_size, MPDP_RING_F_SP_ENQ | MPDP_RING_F_RECOVER, -1,
+			      &port->rx_ring);
 	if (rc != 0) {
 		mpdp_err_set(eb, rc, "port %s: cannot create ring %s: %s", kv.name, rx_name,
 			     mpdp_strerror(rc));
 		goto fail_free;
 	}
-	rc = mpdp_ring_create(shm, tx_name, ring_size, MPDP_RING_F_SC_DEQ, -1, &port->tx_ring);
+	rc = mpdp_ring_create(shm, tx_name, ring_size, MPDP_RING_F_SC_DEQ | MPDP_RING_F_RECOVER, -1,
+			      &port->tx_ring);
 	if (rc != 0) {
 		mpdp_err_set(eb, rc, "port %s: cannot create ring %s: %s", kv.name, tx_name,
 			     mpdp_strerror(rc));

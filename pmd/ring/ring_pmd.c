@@ -22,7 +22,7 @@ find_or_create(struct mpdp_port *port, const char *name, unsigned size, struct m
 	int rc = mpdp_ring_lookup(port->shm, name, out);
 
 	if (rc == -ENOENT)
-		rc = mpdp_ring_create(port->shm, name, size, 0, -1, out);
+		rc = mpdp_ring_create(port->shm, name, size, MPDP_RING_F_RECOVER, -1, out);
 	if (rc != 0)
 		return mpdp_err_set(eb, rc, "port %s: ring %s: %s", port->abi->name, name,
 				    mpdp_strerror(rc));

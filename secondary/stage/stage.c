@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mpdp_capture.h"
+#include "mpdp_fault.h"
 #include "mpdp_log.h"
 #include "mpdp_proc.h"
 #include "mpdp_ring.h"
@@ -19,6 +20,7 @@
 #include "mpdp_shm.h"
 #include "mpdp_stage.h"
 #include "mpdp_time.h"
+#include "mpdp_worker.h"
 
 /* Busy loop turns between heartbeats: a clock read per burst would cost more than it tells. */
 #define STAGE_HEARTBEAT_POLLS 256
@@ -75,7 +77,8 @@ count(uint64_t *c, uint64_t n)
 const char *
 mpdp_stage_state_name(uint32_t state)
 {
-	static const char *const names[] = { "free", "claimed", "running", "stopping", "down" };
+	static const char *const names[] = { "free", "claimed", "running", "stopping", "down",
+					     "reclaiming" };
 
 	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
 }
@@ -188,6 +191,8 @@ mpdp_stage_check_config(const struct mpdp_stage *stage, const struct mpdp_stage_
 	return 0;
 }
 
+static int stage_reclaim(struct mpdp_shm *shm, struct mpdp_abi_stage *slot);
+
 /*
  * Take the slot "stage.<id>": a new zone, or an existing one whose owner is
  * gone. One compare-and-swap of (state, pid) decides between two takers.
@@ -224,13 +229,22 @@ claim_slot(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
 		uint32_t state = (uint32_t)old;
 		int pid = (int)(old >> 32);
 
-		if (state != MPDP_STAGE_FREE && state != MPDP_STAGE_DOWN) {
+		if (state == MPDP_STAGE_RECLAIMING) {
+			if (mpdp_proc_alive(pid, 0))
+				return mpdp_err_set(eb, -EAGAIN, "stage %s: process %d is returning what "
+						    "the stage's last process held; try again", si->cfg.id, pid);
+		} else if (state != MPDP_STAGE_FREE && state != MPDP_STAGE_DOWN) {
 			/* CLAIMED names its claimer; RUNNING/STOPPING also carry the start time. */
 			uint64_t start = state == MPDP_STAGE_CLAIMED ? 0 : si->slot->start_time;
 
 			if (pid == getpid() || mpdp_proc_alive(pid, start))
 				return mpdp_err_set(eb, -EBUSY, "stage %s is already running (pid %d, %s)",
 						    si->cfg.id, pid, mpdp_stage_state_name(state));
+		}
+		if (state != MPDP_STAGE_FREE && state != MPDP_STAGE_DOWN) {
+			/* Its last process died: what it held goes back first (nobody did it yet). */
+			stage_reclaim(si->shm, si->slot);
+			continue;
 		}
 		if (__atomic_compare_exchange_n(&si->slot->claim, &old,
 						claim_word(MPDP_STAGE_CLAIMED, getpid()), 0,
@@ -272,7 +286,7 @@ bind_ring(struct mpdp_stage_instance *si, const char *what, const char *name, in
 	int rc = mpdp_ring_lookup(si->shm, name, out);
 
 	if (rc == -ENOENT) {
-		rc = mpdp_ring_create(si->shm, name, size, 0, -1, out);
+		rc = mpdp_ring_create(si->shm, name, size, MPDP_RING_F_RECOVER, -1, out);
 		if (rc == 0)
 			si->made[si->n_made++] = *out;
 		else if (rc == -EEXIST) /* made by another process meanwhile */
@@ -473,24 +487,66 @@ mpdp_stage_open(struct mpdp_shm *shm, const struct mpdp_stage *stage,
 	return 0;
 }
 
-/* Enqueue what an output got; return how many the ring took. */
-static unsigned
-enqueue_output(struct mpdp_stage_instance *si, struct mpdp_ring *r, struct mpdp_mbuf **pkts,
-	       unsigned n)
-{
-	unsigned done = mpdp_ring_enqueue_burst(r, (void *const *)pkts, n, NULL);
+/*
+ * What a worker holds: a run of its hand array in the stage's slot, from
+ * front, recorded in its journal after every move so that the primary can
+ * return exactly these packets if the process dies (doc/faults.md). Every
+ * move takes packets off the front, then the hand is stored, then the
+ * journal's operation is done.
+ */
+struct hand {
+	struct mpdp_abi_journal *j;
+	struct mpdp_mbuf **front;
+	unsigned n;
+};
 
-	if (done == n || !si->cfg.backpressure)
-		return done;
-	/* Backpressure: wait for room; once asked to stop, only for a while. */
-	while (done < n) {
+static inline void
+hand_take(struct hand *h, unsigned k)
+{
+	h->front += k;
+	h->n -= k;
+	mpdp_journal_hand(h->j, (void *const *)h->front, h->n);
+	mpdp_journal_done(h->j);
+}
+
+/* Free the first @p k held packets, one pool at a time (a journalled put each). */
+static void
+hand_free(struct hand *h, unsigned wid, unsigned k)
+{
+	while (k > 0) {
+		unsigned run = 1;
+
+		while (run < k && h->front[run]->pool == h->front[0]->pool)
+			run++;
+		mpdp_pool_put_bulk(h->front[0]->pool, wid, (void *const *)h->front, run);
+		MPDP_FAULT_POINT(MPDP_FAULT_AFTER_FREE);
+		hand_take(h, run);
+		k -= run;
+	}
+}
+
+/* Enqueue the first @p n held packets on @p r; return how many the ring took. */
+static unsigned
+enqueue_output(struct mpdp_stage_instance *si, struct hand *h, struct mpdp_ring *r, unsigned n)
+{
+	unsigned done = 0;
+
+	for (;;) {
+		unsigned k = mpdp_ring_enqueue_burst_j(r, h->j, (void *const *)h->front, n - done, NULL);
+
+		if (k != 0) {
+			MPDP_FAULT_POINT(MPDP_FAULT_AFTER_ENQUEUE);
+			hand_take(h, k);
+			done += k;
+		}
+		if (done == n || !si->cfg.backpressure)
+			return done;
+		/* Backpressure: wait for room; once asked to stop, only for a while. */
 		if (atomic_load_explicit(&si->stop, memory_order_relaxed) &&
 		    mpdp_time_ns() - si->stop_ns > STAGE_STOP_WAIT_NS)
-			break;
+			return done;
 		sched_yield();
-		done += mpdp_ring_enqueue_burst(r, (void *const *)(pkts + done), n - done, NULL);
 	}
-	return done;
 }
 
 /* Packets leave the worker's hands as they are counted out, so in == out + in_hand in every snapshot. */
@@ -502,40 +558,50 @@ hand_over(struct mpdp_abi_stage_worker *c, unsigned n)
 	__atomic_store_n(&c->in_hand, held > n ? held - n : 0, __ATOMIC_RELAXED);
 }
 
+/*
+ * Send the first @p n held packets to output @p k. Counters follow the
+ * moves they count, sent and dropped in separate blocks, so that after a
+ * death at most one kind of move is left uncounted (see stage_reclaim()).
+ */
 static void
-send_to(struct mpdp_stage_instance *si, struct mpdp_abi_stage_worker *c, unsigned wid,
-	uint16_t k, struct mpdp_mbuf **pkts, unsigned n)
+send_to(struct mpdp_stage_instance *si, struct mpdp_abi_stage_worker *c, struct hand *h,
+	unsigned wid, uint16_t k, unsigned n)
 {
 	struct mpdp_ring *r = k < si->stage->n_next ? si->out[k] : NULL;
+	uint64_t bytes = mpdp_mbuf_bytes(h->front, n), rest_bytes;
 	unsigned done = 0;
 
-	uint64_t bytes = mpdp_mbuf_bytes(pkts, n);
-
 	if (k == MPDP_STAGE_NEXT_DROP || k >= si->stage->n_next) {
+		hand_free(h, wid, n);
 		mpdp_seq_write_begin(&c->seq);
 		count(&c->out_packets[MPDP_STAGE_NEXT_DROP], n);
 		count(&c->out_bytes[MPDP_STAGE_NEXT_DROP], bytes);
 		hand_over(c, n);
 		mpdp_seq_write_end(&c->seq);
-		mpdp_mbuf_free_bulk(pkts, n, wid);
 		return;
 	}
-	/* Bytes are summed before the enqueue: once on the ring a packet belongs to the next stage. */
-	if (r != NULL) {
-		done = enqueue_output(si, r, pkts, n);
-		if (done < n)
-			bytes -= mpdp_mbuf_bytes(pkts + done, n - done);
-	} else {
-		bytes = 0;
-	}
+	if (r != NULL)
+		done = enqueue_output(si, h, r, n);
+	/* Bytes of the packets left in hand: once on the ring a packet belongs to the next stage. */
+	rest_bytes = mpdp_mbuf_bytes(h->front, n - done);
 	mpdp_seq_write_begin(&c->seq);
 	count(&c->out_packets[k], done);
-	count(&c->out_bytes[k], bytes);
-	count(&c->out_drops[k], n - done);
-	hand_over(c, n);
+	count(&c->out_bytes[k], bytes - rest_bytes);
+	hand_over(c, done);
 	mpdp_seq_write_end(&c->seq);
-	if (done < n)
-		mpdp_mbuf_free_bulk(pkts + done, n - done, wid);
+	if (done == n)
+		return;
+	hand_free(h, wid, n - done);
+	mpdp_seq_write_begin(&c->seq);
+	count(&c->out_drops[k], n - done);
+	hand_over(c, n - done);
+	mpdp_seq_write_end(&c->seq);
+}
+
+static struct mpdp_mbuf **
+hand_array(const struct mpdp_stage_instance *si, unsigned w, unsigned which)
+{
+	return (struct mpdp_mbuf **)(void *)si->slot->hands[w][which];
 }
 
 void
@@ -543,8 +609,9 @@ mpdp_stage_dispatch(struct mpdp_stage_instance *si, unsigned w, unsigned wid,
 		    struct mpdp_mbuf **pkts, uint16_t n, const uint16_t *next)
 {
 	struct mpdp_abi_stage_worker *c = &si->slot->workers[w];
-	struct mpdp_mbuf *group[MPDP_STAGE_IO_MAX][MPDP_STAGE_BURST_MAX];
-	uint16_t len[MPDP_STAGE_IO_MAX] = { 0 }, i = 1;
+	struct mpdp_mbuf **sorted = hand_array(si, w, 1);
+	uint16_t len[MPDP_STAGE_IO_MAX] = { 0 }, at[MPDP_STAGE_IO_MAX], i = 1;
+	struct hand h = { mpdp_worker_journal(si->shm, wid), pkts, 0 };
 
 	while (n > MPDP_STAGE_BURST_MAX) {
 		mpdp_stage_dispatch(si, w, wid, pkts, MPDP_STAGE_BURST_MAX, next);
@@ -554,22 +621,29 @@ mpdp_stage_dispatch(struct mpdp_stage_instance *si, unsigned w, unsigned wid,
 	}
 	if (n == 0)
 		return;
-	/* The common case: the whole burst goes one way, as it is. */
+	h.front = pkts;
+	h.n = n;
 	while (i < n && next[i] == next[0])
 		i++;
-	if (i == n) {
-		send_to(si, c, wid, next[0], pkts, n);
-		return;
-	}
-	/* Mixed: each output gets its packets in their order (an index out of range is a drop). */
-	for (i = 0; i < n; i++) {
-		uint16_t k = next[i] < si->stage->n_next ? next[i] : MPDP_STAGE_NEXT_DROP;
-
-		group[k][len[k]++] = pkts[i];
-	}
-	for (uint16_t k = 0; k < si->stage->n_next; k++) {
-		if (len[k] != 0)
-			send_to(si, c, wid, k, group[k], len[k]);
+	if (i == n && pkts == hand_array(si, w, 0)) {
+		/* The common case: the whole burst goes one way, as it was dequeued. */
+		send_to(si, c, &h, wid, next[0], n);
+	} else {
+		/* Sorted by output, in order, into the second hand array; then that is held. */
+		for (i = 0; i < n; i++)
+			len[next[i] < si->stage->n_next ? next[i] : MPDP_STAGE_NEXT_DROP]++;
+		at[0] = 0;
+		for (uint16_t k = 1; k < si->stage->n_next; k++)
+			at[k] = (uint16_t)(at[k - 1] + len[k - 1]);
+		for (i = 0; i < n; i++)
+			sorted[at[next[i] < si->stage->n_next ? next[i] : MPDP_STAGE_NEXT_DROP]++] = pkts[i];
+		h.front = sorted;
+		mpdp_journal_hand(h.j, (void *const *)sorted, n);
+		MPDP_FAULT_POINT(MPDP_FAULT_AFTER_SORT);
+		for (uint16_t k = 0; k < si->stage->n_next; k++) {
+			if (len[k] != 0)
+				send_to(si, c, &h, wid, k, len[k]);
+		}
 	}
 }
 
@@ -591,17 +665,20 @@ mpdp_stage_poll(struct mpdp_stage_instance *si, unsigned w, unsigned wid)
 {
 	struct mpdp_abi_stage_worker *c = &si->slot->workers[w];
 	struct stage_ctx_slot *cs = &si->ctxs[w];
-	struct mpdp_mbuf *pkts[MPDP_STAGE_BURST_MAX];
+	struct mpdp_abi_journal *j = mpdp_worker_journal(si->shm, wid);
+	struct mpdp_mbuf **pkts = hand_array(si, w, 0);
 	uint16_t next[MPDP_STAGE_BURST_MAX];
 	uint64_t polls = c->polls + 1;
 	unsigned n = 0;
 
 	__atomic_store_n(&c->polls, polls, __ATOMIC_RELAXED);
+	/* Empty-handed, at the start of the first hand array: a dequeue lands there. */
+	mpdp_journal_hand(j, (void *const *)pkts, 0);
 	/* Inputs in turn, starting after the one that last gave packets. */
 	for (unsigned t = 0; t < si->cfg.n_in && n == 0; t++) {
 		unsigned i = (cs->next_in + t) % si->cfg.n_in;
 
-		n = mpdp_ring_dequeue_burst(si->in[i], (void **)pkts, si->burst, NULL);
+		n = mpdp_ring_dequeue_burst_j(si->in[i], j, (void **)pkts, si->burst, NULL);
 		if (n != 0) {
 			cs->next_in = (i + 1) % si->cfg.n_in;
 			ctx_head(cs->ctx)->input = i;
@@ -612,6 +689,9 @@ mpdp_stage_poll(struct mpdp_stage_instance *si, unsigned w, unsigned wid)
 		heartbeat(si, c, cs);
 	if (n == 0)
 		return 0;
+	MPDP_FAULT_POINT(MPDP_FAULT_AFTER_DEQUEUE);
+	mpdp_journal_hand(j, (void *const *)pkts, n);
+	mpdp_journal_done(j);
 	mpdp_capture_ring(si->shm, si->in[ctx_head(cs->ctx)->input], pkts, n);
 	for (unsigned i = 0; i < n; i++)
 		__builtin_prefetch(pkts[i]);
@@ -622,6 +702,7 @@ mpdp_stage_poll(struct mpdp_stage_instance *si, unsigned w, unsigned wid)
 	count(&c->in_bytes, mpdp_mbuf_bytes(pkts, n));
 	mpdp_seq_write_end(&c->seq);
 	si->stage->process(cs->ctx, pkts, (uint16_t)n, next);
+	MPDP_FAULT_POINT(MPDP_FAULT_AFTER_PROCESS);
 	mpdp_stage_dispatch(si, w, wid, pkts, (uint16_t)n, next);
 	__atomic_store_n(&c->in_hand, 0, __ATOMIC_RELEASE);
 	return n;
@@ -785,33 +866,122 @@ mpdp_stage_walk(struct mpdp_shm *shm, int (*fn)(struct mpdp_abi_stage *slot, voi
 	return mpdp_shm_memzone_walk(shm, MPDP_MZ_KIND_STAGE, walk_one, &sw);
 }
 
+struct reap_walk {
+	struct mpdp_shm *shm;
+	unsigned n;
+};
+
+/* The output of @p slot whose ring has producer side @p target, or -1. */
 static int
-reap_one(struct mpdp_abi_stage *slot, void *arg)
+output_of_side(struct mpdp_shm *shm, const struct mpdp_abi_stage *slot, uint64_t target)
+{
+	for (unsigned k = 1; k < slot->n_next && k < MPDP_STAGE_IO_MAX; k++) {
+		struct mpdp_ring *r;
+
+		if (slot->out[k][0] != '\0' && mpdp_ring_lookup(shm, slot->out[k], &r) == 0 &&
+		    (uint64_t)(uintptr_t)&r->prod == target)
+			return (int)k;
+	}
+	return -1;
+}
+
+/*
+ * Counters after a death. The worker counts each move just after making it,
+ * so at most one kind of move (the kind of its journal's last operation) is
+ * left uncounted, or counted ahead: the gap between what in_hand says and
+ * what the worker really held is put on that kind, and what it held on
+ * reclaimed, so that in == sent + dropped + reclaimed again.
+ */
+static void
+settle_counters(struct mpdp_shm *shm, struct mpdp_abi_stage *slot, unsigned w,
+		const struct mpdp_abi_journal *last, const struct mpdp_worker_reclaim *r)
+{
+	struct mpdp_abi_stage_worker *c = &slot->workers[w];
+	int64_t gap = (int64_t)r->held - (int64_t)c->in_hand;
+	int k;
+
+	if (c->seq & 1) {
+		MPDP_LOG(WARN, "stage %s worker %u died while writing its counters: they may be off "
+			 "by one burst", slot->id, w);
+		c->seq++;
+	}
+	if (gap != 0 && last->op == MPDP_JOURNAL_RING_DEQ) {
+		count(&c->in_packets, (uint64_t)gap);   /* dequeued, not counted in yet */
+	} else if (gap != 0) {
+		k = last->op == MPDP_JOURNAL_RING_ENQ ? output_of_side(shm, slot, last->target) : -1;
+		/* gap < 0: packets moved on, not yet counted out (the other way round cannot happen). */
+		if (k > 0)
+			count(&c->out_packets[k], (uint64_t)-gap);
+		else
+			count(&c->out_packets[MPDP_STAGE_NEXT_DROP], (uint64_t)-gap);
+	}
+	c->in_hand = 0;
+	slot->reclaimed += r->held;
+}
+
+/*
+ * Return what the dead process of @p slot held: each of its workers'
+ * hands, caches and half-done ring operations (mpdp_worker_reclaim()),
+ * then mark the slot down. The (RECLAIMING, our pid) claim word makes one
+ * process do it; a reclaimer that dies leaves it to the next.
+ */
+static int
+stage_reclaim(struct mpdp_shm *shm, struct mpdp_abi_stage *slot)
 {
 	uint64_t old = __atomic_load_n(&slot->claim, __ATOMIC_ACQUIRE);
 	uint32_t state = (uint32_t)old;
-	int pid = (int)(old >> 32);
+	int pid = (int)(old >> 32), dead = pid;
+	unsigned held = 0, sides = 0, cached = 0;
 
 	if (state == MPDP_STAGE_FREE || state == MPDP_STAGE_DOWN)
 		return 0;
-	if (mpdp_proc_alive(pid, state == MPDP_STAGE_CLAIMED ? 0 : slot->start_time))
+	if (state == MPDP_STAGE_RECLAIMING ? mpdp_proc_alive(pid, 0) :
+	    mpdp_proc_alive(pid, state == MPDP_STAGE_CLAIMED ? 0 : slot->start_time))
 		return 0;
-	if (__atomic_compare_exchange_n(&slot->claim, &old, claim_word(MPDP_STAGE_DOWN, pid), 0,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		slot->stopped_ns = mpdp_time_ns();
-		MPDP_LOG(WARN, "stage %s (mpdp-%s, pid %d) died; marked down", slot->id, slot->kind, pid);
-		(*(unsigned *)arg)++;
+	if (!__atomic_compare_exchange_n(&slot->claim, &old, claim_word(MPDP_STAGE_RECLAIMING, getpid()),
+					 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return 0;
+	for (unsigned w = 0; w < slot->n_workers && w < MPDP_STAGE_WORKERS_MAX; w++) {
+		struct mpdp_worker_reclaim r = { 0 };
+		struct mpdp_abi_journal last;
+		unsigned wid = slot->workers[w].wid;
+
+		if (wid >= MPDP_WORKER_MAX)
+			continue;
+		last = *mpdp_worker_journal(shm, wid);
+		if (mpdp_worker_reclaim(shm, wid, &r) != 0)
+			continue;
+		settle_counters(shm, slot, w, &last, &r);
+		slot->workers[w].wid = UINT32_MAX;
+		held += r.held;
+		sides += r.sides;
+		cached += r.cached;
 	}
+	slot->reclaims++;
+	slot->stopped_ns = mpdp_time_ns();
+	__atomic_store_n(&slot->claim, claim_word(MPDP_STAGE_DOWN, dead), __ATOMIC_RELEASE);
+	MPDP_LOG(WARN, "stage %s (mpdp-%s, pid %d) died; marked down: %u packets it held freed, "
+		 "%u cached buffers returned, %u ring sides it had taken freed", slot->id, slot->kind,
+		 dead, held, cached, sides);
+	return 1;
+}
+
+static int
+reap_one(struct mpdp_abi_stage *slot, void *arg)
+{
+	struct reap_walk *rw = arg;
+
+	rw->n += stage_reclaim(rw->shm, slot);
 	return 0;
 }
 
 unsigned
 mpdp_stage_reap_dead(struct mpdp_shm *shm)
 {
-	unsigned n = 0;
+	struct reap_walk rw = { shm, 0 };
 
-	mpdp_stage_walk(shm, reap_one, &n);
-	return n;
+	mpdp_stage_walk(shm, reap_one, &rw);
+	return rw.n;
 }
 
 const char *

@@ -124,7 +124,8 @@ struct mpdp_abi_journal {
 	uint32_t base;             /* (s) the side's tail, or the cache's length, before the op */
 	uint32_t n;                /* (s) objects the op moves */
 	uint64_t hand;             /* (s) MPDP_JOURNAL_HAND(): what the worker holds, 0 when nothing */
-	uint8_t pad_[24];
+	uint32_t owner;            /* (s) worker id + 1: what a recoverable ring side it takes records */
+	uint8_t pad_[20];
 };
 
 #define MPDP_PORT_MAX 32
@@ -191,6 +192,7 @@ enum mpdp_stage_state {
 	MPDP_STAGE_RUNNING = 2,
 	MPDP_STAGE_STOPPING = 3,  /* asked to stop: finishing the burst in hand */
 	MPDP_STAGE_DOWN = 4,      /* its process is gone; counters kept */
+	MPDP_STAGE_RECLAIMING = 5, /* its process died; the pid in the claim word returns what it held */
 };
 
 /**

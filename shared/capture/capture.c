@@ -85,7 +85,7 @@ mpdp_capture_zone_create(struct mpdp_shm *shm, struct mpdp_capture_zone **out)
 		snprintf(name, sizeof(name), "%s.%u", MPDP_CAPTURE_ZONE, i);
 		/* Many workers copy; only the primary drains. */
 		rc = mpdp_ring_init(mpdp_capture_zone_ring(z, i), name, MPDP_CAPTURE_RING_SIZE,
-				    MPDP_RING_F_SC_DEQ);
+				    MPDP_RING_F_SC_DEQ | MPDP_RING_F_RECOVER);
 		if (rc != 0) {
 			mpdp_shm_memzone_free(shm, MPDP_CAPTURE_ZONE);
 			return rc;
@@ -297,7 +297,15 @@ copy_matches(struct mpdp_pool *pool, struct mpdp_ring *r, uint32_t id, uint32_t 
 	unsigned got, queued;
 	uint64_t now;
 
-	/* No copy is made for a full ring (a snapshot: other producers may fill it first). */
+	/*
+	 * No copy is made for a full ring (a snapshot: other producers may fill
+	 * it first), nor while a side of the ring or the pool is taken: copies
+	 * are not journalled, and a copier that died there must not stall this
+	 * worker until the capture stops (capture_mgr frees such a side).
+	 */
+	if (atomic_load_explicit(&r->prod.owner, memory_order_relaxed) != 0 ||
+	    atomic_load_explicit(&pool->ring->cons.owner, memory_order_relaxed) != 0)
+		space = 0;
 	got = copies_alloc(pool, copies, k < space ? k : space);
 	now = realtime_ns();
 

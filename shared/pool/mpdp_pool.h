@@ -51,7 +51,8 @@ struct mpdp_pool {
 	uint32_t cache_stride;    /* bytes per worker cache */
 	uint32_t n_caches;        /* MPDP_WORKER_MAX */
 	uint32_t pad_;
-	struct mpdp_ring *ring;   /* free objects */
+	struct mpdp_abi_journal *journals; /* the instance's, by worker id: each cache's writer's */
+	struct mpdp_ring *ring;   /* free objects (recoverable) */
 	char *caches;             /* n_caches caches of cache_stride bytes */
 	char *objs;               /* n objects of stride bytes */
 	uint64_t get_fail;        /* uncached gets that failed (atomic) */
@@ -98,6 +99,13 @@ unsigned mpdp_pool_in_use_count(const struct mpdp_pool *pool);
 unsigned mpdp_pool_cached_count(const struct mpdp_pool *pool);
 
 /**
+ * After the death of worker @p wid's process (and before its ring sides
+ * are released): make its cache hold exactly what its journal says it held
+ * (an operation between the cache and the ring may have been cut short).
+ */
+void mpdp_pool_cache_recover(struct mpdp_pool *pool, unsigned wid);
+
+/**
  * Return worker @p wid's cached objects to the ring. Only that worker, or
  * anyone once it is gone, may call this.
  */
@@ -128,7 +136,10 @@ mpdp_pool_get_bulk(struct mpdp_pool *pool, unsigned wid, void **objs, unsigned n
 }
 
 /**
- * Return @p n objects taken from this pool.
+ * Return @p n objects taken from this pool. With a worker id, the move is
+ * recorded in the worker's journal (see mpdp_ring_enqueue_burst_j()): a
+ * caller that tracks what it holds updates its hand, then calls
+ * mpdp_journal_done().
  *
  * @param wid  the caller's worker id, or MPDP_POOL_NO_CACHE
  */

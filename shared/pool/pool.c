@@ -58,10 +58,11 @@ mpdp_pool_create(struct mpdp_shm *shm, const char *name, unsigned n, unsigned ob
 	pool->flushthresh = cache_size + cache_size / 2;
 	pool->cache_stride = (uint32_t)cache_stride;
 	pool->n_caches = cache_size ? MPDP_WORKER_MAX : 0;
+	pool->journals = mpdp_shm_header(shm)->journals;
 	pool->caches = (char *)mem + hdr_len;
 	pool->ring = (struct mpdp_ring *)(void *)((char *)mem + hdr_len + caches_len);
 	pool->objs = (char *)pool->ring + ring_len;
-	rc = mpdp_ring_init(pool->ring, name, pow2_ceil(n), 0);
+	rc = mpdp_ring_init(pool->ring, name, pow2_ceil(n), MPDP_RING_F_RECOVER);
 	if (rc != 0) {
 		mpdp_shm_memzone_free(shm, name);
 		return rc;
@@ -138,7 +139,24 @@ mpdp_pool_cache_flush(struct mpdp_pool *pool, unsigned wid)
 	if (c == NULL || c->len == 0)
 		return;
 	mpdp_ring_enqueue_bulk(pool->ring, c->objs, c->len, NULL);
-	c->len = 0;
+	mpdp__pool_cache_len(c, 0);
+}
+
+void
+mpdp_pool_cache_recover(struct mpdp_pool *pool, unsigned wid)
+{
+	struct mpdp_pool_cache *c = mpdp__pool_cache(pool, wid);
+	const struct mpdp_abi_journal *j = mpdp__pool_journal(pool, wid);
+
+	if (c == NULL || j == NULL || !mpdp_ring_journal_committed(j))
+		return;
+	/* A flush that reached the ring emptied the cache; a refill that did filled it. */
+	if (j->op == MPDP_JOURNAL_RING_ENQ && j->target == (uint64_t)(uintptr_t)&pool->ring->prod &&
+	    j->objs == (uint64_t)(uintptr_t)c->objs)
+		mpdp__pool_cache_len(c, 0);
+	else if (j->op == MPDP_JOURNAL_RING_DEQ && j->target == (uint64_t)(uintptr_t)&pool->ring->cons &&
+		 j->objs == (uint64_t)(uintptr_t)&c->objs[c->len])
+		mpdp__pool_cache_len(c, c->len + j->n);
 }
 
 unsigned

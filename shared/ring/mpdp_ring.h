@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "mpdp_abi.h"
+#include "mpdp_fault.h"
 
 struct mpdp_shm;
 
@@ -30,8 +31,19 @@ struct mpdp_shm;
 enum mpdp_ring_flags {
 	MPDP_RING_F_SP_ENQ = 1u << 0, /**< one producer at a time */
 	MPDP_RING_F_SC_DEQ = 1u << 1, /**< one consumer at a time */
-	MPDP_RING_F_ALL_ = MPDP_RING_F_SP_ENQ | MPDP_RING_F_SC_DEQ,
+	/**
+	 * Recoverable: a multi-producer (multi-consumer) side is taken by one
+	 * caller at a time under an owner word naming its worker, and each
+	 * operation is written in the caller's journal, so that the primary can
+	 * tell whether an operation whose process died in the middle of it took
+	 * effect, and free the side (doc/faults.md). A single side is unchanged.
+	 */
+	MPDP_RING_F_RECOVER = 1u << 2,
+	MPDP_RING_F_ALL_ = MPDP_RING_F_SP_ENQ | MPDP_RING_F_SC_DEQ | MPDP_RING_F_RECOVER,
 };
+
+/** Owner word of a recoverable side taken by a caller with no journal. */
+#define MPDP_RING_OWNER_ANON UINT32_MAX
 
 /** Largest ring: 2^28 slots. */
 #define MPDP_RING_SIZE_MAX (1u << 28)
@@ -41,7 +53,7 @@ struct mpdp_ring_headtail {
 	_Atomic uint32_t head;
 	_Atomic uint32_t tail;
 	_Atomic uint32_t other_tail; /* this side's last view of the other side's tail */
-	uint32_t pad_;
+	_Atomic uint32_t owner;      /* recoverable side: worker id + 1 of the caller in it, 0 when free */
 };
 
 /**
@@ -125,7 +137,7 @@ void mpdp_ring_dump(FILE *f, const struct mpdp_ring *r);
 static inline unsigned
 mpdp_ring_enqueue_bulk(struct mpdp_ring *r, void *const *objs, unsigned n, unsigned *free_space)
 {
-	return mpdp__ring_enqueue(r, objs, n, 1, free_space);
+	return mpdp__ring_enqueue_j(r, NULL, objs, n, 1, free_space);
 }
 
 /**
@@ -136,7 +148,7 @@ mpdp_ring_enqueue_bulk(struct mpdp_ring *r, void *const *objs, unsigned n, unsig
 static inline unsigned
 mpdp_ring_enqueue_burst(struct mpdp_ring *r, void *const *objs, unsigned n, unsigned *free_space)
 {
-	return mpdp__ring_enqueue(r, objs, n, 0, free_space);
+	return mpdp__ring_enqueue_j(r, NULL, objs, n, 0, free_space);
 }
 
 /**
@@ -149,7 +161,7 @@ mpdp_ring_enqueue_burst(struct mpdp_ring *r, void *const *objs, unsigned n, unsi
 static inline unsigned
 mpdp_ring_dequeue_bulk(struct mpdp_ring *r, void **objs, unsigned n, unsigned *available)
 {
-	return mpdp__ring_dequeue(r, objs, n, 1, available);
+	return mpdp__ring_dequeue_j(r, NULL, objs, n, 1, available);
 }
 
 /**
@@ -160,8 +172,76 @@ mpdp_ring_dequeue_bulk(struct mpdp_ring *r, void **objs, unsigned n, unsigned *a
 static inline unsigned
 mpdp_ring_dequeue_burst(struct mpdp_ring *r, void **objs, unsigned n, unsigned *available)
 {
-	return mpdp__ring_dequeue(r, objs, n, 0, available);
+	return mpdp__ring_dequeue_j(r, NULL, objs, n, 0, available);
 }
+
+/**
+ * The same four calls for a worker with a journal (see mpdp_worker_journal()):
+ * on a recoverable side the operation is recorded in @p j, which stays
+ * armed until the caller has moved what it holds (mpdp_journal_hand()) and
+ * called mpdp_journal_done(). @p j may be NULL (an anonymous caller, whose
+ * death in the middle of an operation cannot be repaired).
+ */
+static inline unsigned
+mpdp_ring_enqueue_bulk_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void *const *objs,
+			 unsigned n, unsigned *free_space)
+{
+	return mpdp__ring_enqueue_j(r, j, objs, n, 1, free_space);
+}
+
+static inline unsigned
+mpdp_ring_enqueue_burst_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void *const *objs,
+			  unsigned n, unsigned *free_space)
+{
+	return mpdp__ring_enqueue_j(r, j, objs, n, 0, free_space);
+}
+
+static inline unsigned
+mpdp_ring_dequeue_bulk_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void **objs, unsigned n,
+			 unsigned *available)
+{
+	return mpdp__ring_dequeue_j(r, j, objs, n, 1, available);
+}
+
+static inline unsigned
+mpdp_ring_dequeue_burst_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void **objs, unsigned n,
+			  unsigned *available)
+{
+	return mpdp__ring_dequeue_j(r, j, objs, n, 0, available);
+}
+
+/** Record what the caller holds now: @p n objects from @p objs (in shared memory). */
+static inline void
+mpdp_journal_hand(struct mpdp_abi_journal *j, void *const *objs, unsigned n)
+{
+	if (j != NULL)
+		__atomic_store_n(&j->hand, MPDP_JOURNAL_HAND(objs, n), __ATOMIC_RELEASE);
+}
+
+/** The operation recorded in @p j is over, and what it moved is accounted for. */
+static inline void
+mpdp_journal_done(struct mpdp_abi_journal *j)
+{
+	if (j != NULL)
+		__atomic_store_n(&j->state, MPDP_JOURNAL_IDLE, __ATOMIC_RELEASE);
+}
+
+/**
+ * After the death of the process of journal @p j, with every ring side it
+ * owned still owned: whether its armed operation took effect.
+ *
+ * @return 1 (it did), 0 (it did not, or nothing is armed)
+ */
+int mpdp_ring_journal_committed(const struct mpdp_abi_journal *j);
+
+/**
+ * Free a recoverable side left owned by the dead worker of @p owner (worker
+ * id + 1). The operation in its journal is abandoned: call
+ * mpdp_ring_journal_committed() first.
+ *
+ * @return how many sides (0, 1 or 2) were freed
+ */
+unsigned mpdp_ring_release_owner(struct mpdp_ring *r, uint32_t owner);
 
 /** @return objects in the ring (a snapshot). */
 static inline unsigned

@@ -33,7 +33,43 @@ mpdp_ring_init(struct mpdp_ring *r, const char *name, unsigned count, unsigned f
 	atomic_init(&r->cons.tail, 0);
 	atomic_init(&r->prod.other_tail, 0);
 	atomic_init(&r->cons.other_tail, 0);
+	atomic_init(&r->prod.owner, 0);
+	atomic_init(&r->cons.owner, 0);
 	return 0;
+}
+
+int
+mpdp_ring_journal_committed(const struct mpdp_abi_journal *j)
+{
+	const struct mpdp_ring_headtail *side;
+
+	if (__atomic_load_n(&j->state, __ATOMIC_ACQUIRE) != MPDP_JOURNAL_ARMED ||
+	    (j->op != MPDP_JOURNAL_RING_ENQ && j->op != MPDP_JOURNAL_RING_DEQ))
+		return 0;
+	/* J3 moved the tail off base; while the dead owner holds the side nobody else can. */
+	side = (const struct mpdp_ring_headtail *)(uintptr_t)j->target;
+	return atomic_load_explicit(&side->tail, memory_order_acquire) != j->base;
+}
+
+static unsigned
+release_side(struct mpdp_ring_headtail *side, uint32_t owner)
+{
+	uint32_t expect = owner;
+
+	if (!atomic_compare_exchange_strong_explicit(&side->owner, &expect, 0, memory_order_acq_rel,
+						     memory_order_relaxed))
+		return 0;
+	/* An abandoned operation never moved the tail: the claim is undone with the head. */
+	atomic_store_explicit(&side->head, atomic_load(&side->tail), memory_order_relaxed);
+	return 1;
+}
+
+unsigned
+mpdp_ring_release_owner(struct mpdp_ring *r, uint32_t owner)
+{
+	if (owner == 0 || !(r->flags & MPDP_RING_F_RECOVER))
+		return 0;
+	return release_side(&r->prod, owner) + release_side(&r->cons, owner);
 }
 
 int
@@ -88,11 +124,13 @@ mpdp_ring_delete(struct mpdp_shm *shm, struct mpdp_ring *r)
 void
 mpdp_ring_dump(FILE *f, const struct mpdp_ring *r)
 {
-	fprintf(f, "ring %s: size %u, %s/%s, prod %" PRIu32 "/%" PRIu32 ", cons %" PRIu32 "/%" PRIu32
-		", used %u, free %u\n",
+	fprintf(f, "ring %s: size %u, %s/%s%s, prod %" PRIu32 "/%" PRIu32 ", cons %" PRIu32 "/%" PRIu32
+		", used %u, free %u, owners %" PRIu32 "/%" PRIu32 "\n",
 		r->name, r->size, (r->flags & MPDP_RING_F_SP_ENQ) ? "SP" : "MP",
 		(r->flags & MPDP_RING_F_SC_DEQ) ? "SC" : "MC",
+		(r->flags & MPDP_RING_F_RECOVER) ? " recoverable" : "",
 		atomic_load(&r->prod.head), atomic_load(&r->prod.tail),
 		atomic_load(&r->cons.head), atomic_load(&r->cons.tail),
-		mpdp_ring_count(r), mpdp_ring_free_count(r));
+		mpdp_ring_count(r), mpdp_ring_free_count(r),
+		atomic_load(&r->prod.owner), atomic_load(&r->cons.owner));
 }

@@ -229,4 +229,132 @@ mpdp__ring_dequeue(struct mpdp_ring *r, void **objs, unsigned n, int fixed,
 	return n;
 }
 
+/*
+ * Recoverable sides (MPDP_RING_F_RECOVER, not single). A caller takes the
+ * side by a compare-and-swap of its owner word from 0 to its worker id + 1,
+ * so head == tail outside an operation and at most one is under way. The
+ * order of stores is what the primary reads after a death:
+ *
+ *   J1 journal fields, then state ARMED (release)
+ *   J2 the copy
+ *   J3 tail = base + n (release)             the operation took effect
+ *   J4 owner = 0 (release)
+ *
+ * With the owner still set, the tail tells whether J3 happened (nobody else
+ * can move it); with the owner clear, J3 has happened. Nothing is armed
+ * before J1, so a death between the compare-and-swap and J1 took nothing.
+ */
+static inline void
+mpdp__ring_lock(struct mpdp_ring_headtail *side, uint32_t me)
+{
+	unsigned spins = 0;
+	uint32_t free_ = 0;
+
+	while (!atomic_compare_exchange_weak_explicit(&side->owner, &free_, me, memory_order_acquire,
+						      memory_order_relaxed)) {
+		free_ = 0;
+		/* Its owner may be preempted here, or dead until the primary frees the side. */
+		if (++spins % MPDP__RING_SPINS_BEFORE_YIELD == 0)
+			sched_yield();
+		else
+			mpdp__ring_pause();
+	}
+}
+
+static inline void
+mpdp__ring_journal_arm(struct mpdp_abi_journal *j, uint32_t op, const void *target,
+		       const void *objs, uint32_t base, unsigned n)
+{
+	if (j == NULL)
+		return;
+	j->op = op;
+	j->target = (uint64_t)(uintptr_t)target;
+	j->objs = (uint64_t)(uintptr_t)objs;
+	j->base = base;
+	j->n = n;
+	__atomic_store_n(&j->state, MPDP_JOURNAL_ARMED, __ATOMIC_RELEASE); /* J1 */
+}
+
+static inline unsigned
+mpdp__ring_enqueue_locked(struct mpdp_ring *r, struct mpdp_abi_journal *j, void *const *objs,
+			  unsigned n, int fixed, unsigned *free_space)
+{
+	uint32_t tail, free_n;
+	unsigned want;
+
+	/* A full ring is told without taking the side. */
+	tail = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
+	free_n = r->capacity + atomic_load_explicit(&r->cons.tail, memory_order_acquire) - tail;
+	if (free_n == 0 || (fixed && free_n < n)) {
+		if (free_space != NULL)
+			*free_space = free_n;
+		return 0;
+	}
+	mpdp__ring_lock(&r->prod, j != NULL ? j->owner : MPDP_RING_OWNER_ANON);
+	tail = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
+	free_n = r->capacity + atomic_load_explicit(&r->cons.tail, memory_order_acquire) - tail; /* A1 */
+	want = n <= free_n ? n : fixed ? 0 : free_n;
+	if (want != 0) {
+		atomic_store_explicit(&r->prod.head, tail + want, memory_order_relaxed);
+		mpdp__ring_journal_arm(j, MPDP_JOURNAL_RING_ENQ, &r->prod, objs, tail, want);
+		mpdp__ring_copy_in(r, tail, objs, want);                              /* J2 */
+		MPDP_FAULT_POINT(MPDP_FAULT_MID_ENQUEUE);
+		atomic_store_explicit(&r->prod.tail, tail + want, memory_order_release); /* J3, R1 */
+	}
+	atomic_store_explicit(&r->prod.owner, 0, memory_order_release);               /* J4 */
+	if (free_space != NULL)
+		*free_space = free_n - want;
+	return want;
+}
+
+static inline unsigned
+mpdp__ring_dequeue_locked(struct mpdp_ring *r, struct mpdp_abi_journal *j, void **objs,
+			  unsigned n, int fixed, unsigned *available)
+{
+	uint32_t tail, used;
+	unsigned want;
+
+	/* An empty ring (an idle poll) is told without taking the side. */
+	tail = atomic_load_explicit(&r->cons.tail, memory_order_relaxed);
+	used = atomic_load_explicit(&r->prod.tail, memory_order_acquire) - tail;
+	if (used == 0 || (fixed && used < n)) {
+		if (available != NULL)
+			*available = used;
+		return 0;
+	}
+	mpdp__ring_lock(&r->cons, j != NULL ? j->owner : MPDP_RING_OWNER_ANON);
+	tail = atomic_load_explicit(&r->cons.tail, memory_order_relaxed);
+	used = atomic_load_explicit(&r->prod.tail, memory_order_acquire) - tail;          /* A2 */
+	want = n <= used ? n : fixed ? 0 : used;
+	if (want != 0) {
+		atomic_store_explicit(&r->cons.head, tail + want, memory_order_relaxed);
+		mpdp__ring_journal_arm(j, MPDP_JOURNAL_RING_DEQ, &r->cons, objs, tail, want);
+		mpdp__ring_copy_out(r, tail, objs, want);                             /* J2 */
+		MPDP_FAULT_POINT(MPDP_FAULT_MID_DEQUEUE);
+		atomic_store_explicit(&r->cons.tail, tail + want, memory_order_release); /* J3, R2 */
+	}
+	atomic_store_explicit(&r->cons.owner, 0, memory_order_release);               /* J4 */
+	if (available != NULL)
+		*available = used - want;
+	return want;
+}
+
+static inline unsigned
+mpdp__ring_enqueue_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void *const *objs,
+		     unsigned n, int fixed, unsigned *free_space)
+{
+	if ((r->flags & (MPDP_RING_F_RECOVER | MPDP_RING_F_SP_ENQ)) == MPDP_RING_F_RECOVER)
+		return mpdp__ring_enqueue_locked(r, j, objs, n, fixed, free_space);
+	return mpdp__ring_enqueue(r, objs, n, fixed, free_space);
+}
+
+static inline unsigned
+mpdp__ring_dequeue_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void **objs, unsigned n,
+		     int fixed, unsigned *available)
+{
+	if ((r->flags & (MPDP_RING_F_RECOVER | MPDP_RING_F_SC_DEQ)) == MPDP_RING_F_RECOVER)
+		return mpdp__ring_dequeue_locked(r, j, objs, n, fixed, available);
+	return mpdp__ring_dequeue(r, objs, n, fixed, available);
+}
+
 #endif /* MPDP_RING_PVT_H */

@@ -20,6 +20,7 @@
 
 #include "mpdp_log.h"
 #include "mpdp_proc.h"
+#include "mpdp_fault.h"
 #include "mpdp_shm.h"
 
 #ifndef HUGETLBFS_MAGIC
@@ -658,6 +659,8 @@ zone_lock(struct mpdp_shm *shm)
 			 "(%u half-written memzone entries cleared)", shm->name, repaired);
 		return 0;
 	}
+	if (rc == 0)
+		MPDP_FAULT_POINT(MPDP_FAULT_ALLOC_LOCK);
 	return -rc;
 }
 

@@ -52,8 +52,32 @@ int mpdp_worker_register(struct mpdp_shm *shm, const char *name, int cpu, unsign
  */
 int mpdp_worker_release(struct mpdp_shm *shm, unsigned wid);
 
+/** Worker @p wid's journal (what it holds and the buffer operation it is in). */
+struct mpdp_abi_journal *mpdp_worker_journal(struct mpdp_shm *shm, unsigned wid);
+
+/** What reclaiming a dead worker did. */
+struct mpdp_worker_reclaim {
+	unsigned held;             /**< objects it held, returned to their pools */
+	unsigned cached;           /**< objects in its caches, returned */
+	unsigned sides;            /**< ring sides it had taken, freed */
+	int committed;             /**< its last operation had taken effect */
+};
+
 /**
- * Free the slots of workers whose process is gone, flushing their caches.
+ * Reclaim worker @p wid if its process is gone: decide from its journal
+ * what it held (its last buffer operation may have been cut short at any
+ * instruction), free the ring sides it had taken, return what it held and
+ * what its caches held to their pools, each object exactly once, and free
+ * the slot (doc/faults.md).
+ *
+ * @param out  what was done, or NULL
+ * @return 0, -ESRCH (its process is alive, or the slot is not active),
+ *         -EBUSY (another process is reclaiming it), -EINVAL
+ */
+int mpdp_worker_reclaim(struct mpdp_shm *shm, unsigned wid, struct mpdp_worker_reclaim *out);
+
+/**
+ * Reclaim every worker whose process is gone (mpdp_worker_reclaim()).
  *
  * @return how many slots were freed
  */

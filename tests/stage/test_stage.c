@@ -368,7 +368,8 @@ test_rings_are_made_on_demand_and_outlive_the_stage(void **state)
 	assert_int_equal(mpdp_stage_open(f->ti.shm, &split_stage, &cfg, &si, &eb), 0);
 	assert_int_equal(ring(f, "in")->size, 64);
 	assert_int_equal(ring(f, "r-odd")->size, 64);
-	assert_int_equal(ring(f, "in")->flags, 0);   /* several stages may share it */
+	/* several stages may share it, and it survives the death of any of them */
+	assert_int_equal(ring(f, "in")->flags, MPDP_RING_F_RECOVER);
 	mpdp_stage_close(si);
 	assert_non_null(ring(f, "in"));
 	assert_non_null(ring(f, "r-even"));

@@ -250,6 +250,8 @@ claim_slot(struct mpdp_stage_instance *si, struct mpdp_errbuf *eb)
 						claim_word(MPDP_STAGE_CLAIMED, getpid()), 0,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			si->claim_before = old;
+			/* Named at once: a claimer that dies before it runs is still found by id. */
+			snprintf(si->slot->id, sizeof(si->slot->id), "%s", si->cfg.id);
 			break;
 		}
 	}
@@ -331,7 +333,7 @@ fill_slot(struct mpdp_stage_instance *si)
 	struct mpdp_abi_stage *s = si->slot;
 	uint64_t start = 0;
 
-	if (s->id[0] != '\0')
+	if ((uint32_t)si->claim_before != MPDP_STAGE_FREE)
 		s->restarts++;
 	mpdp_proc_start_time(getpid(), &start);
 	s->start_time = start;

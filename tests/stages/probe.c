@@ -43,9 +43,9 @@ print_stage(struct mpdp_abi_stage *slot, void *arg)
 	(void)arg;
 	mpdp_stage_totals(slot, &t);
 	printf("stage %s state %s in %" PRIu64 " sent %" PRIu64 " dropped %" PRIu64
-	       " in_hand %" PRIu64 " restarts %u\n", slot->id,
+	       " in_hand %" PRIu64 " restarts %u reclaimed %" PRIu64 " reclaims %u\n", slot->id,
 	       mpdp_stage_state_name(mpdp_stage_slot_state(slot)), t.in_packets, t.sent, t.dropped,
-	       t.in_hand, slot->restarts);
+	       t.in_hand, slot->restarts, slot->reclaimed, slot->reclaims);
 	return 0;
 }
 

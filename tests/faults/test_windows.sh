@@ -102,17 +102,10 @@ for w in "${windows[@]}"; do
 	wait "$victim"
 	rc=$?
 	died=$(date +%s%N)
-	down_ms=-1
-	for _ in $(seq 400); do
-		if [ "$(field stage s1 state)" = down ]; then
-			down_ms=$((($(date +%s%N) - died) / 1000000))
-			break
-		fi
-		sleep 0.002
-	done
+	down_ms=$("$probe" "$name" "$rundir" wait-down s1 "$died")
 	[ "$rc" = 137 ] && grep -q "fault point reached" "$files/s1.err"
 	verdict $? "$point: the stage died by SIGKILL at the point (rc $rc) $(grep -v "fault point" "$files/s1.err" | tail -1)"
-	[ "$down_ms" -ge 0 ] && [ "$down_ms" -lt 100 ]
+	awk -v t="$down_ms" 'BEGIN { exit !(t >= 0 && t < 100) }' 
 	verdict $? "$point: the primary marked it down $down_ms ms after its death (< 100)"
 	if [ "$point" = alloc-lock ]; then
 		# Whoever takes the lock next repairs it; the region's table stays whole.

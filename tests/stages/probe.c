@@ -9,6 +9,10 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mpdp_pool.h"
 #include "mpdp_ring.h"
@@ -49,6 +53,39 @@ print_stage(struct mpdp_abi_stage *slot, void *arg)
 	return 0;
 }
 
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * wait-down ID SINCE_NS: poll stage ID's state every 0.2 ms until it is
+ * down; print the milliseconds since SINCE_NS (CLOCK_REALTIME, taken by the
+ * caller when the stage died), or -1 after 5 s.
+ */
+static int
+wait_down(struct mpdp_shm *shm, const char *id, const char *since)
+{
+	uint64_t t0 = strtoull(since, NULL, 10), start = realtime_ns();
+	struct mpdp_abi_stage *slot = NULL;
+
+	while (realtime_ns() - start < 5000000000ull) {
+		if (slot == NULL)
+			mpdp_stage_find(shm, id, &slot);
+		if (slot != NULL && mpdp_stage_slot_state(slot) == MPDP_STAGE_DOWN) {
+			printf("%.1f\n", (double)(realtime_ns() - t0) / 1e6);
+			return 0;
+		}
+		usleep(200);
+	}
+	printf("-1\n");
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -56,13 +93,19 @@ main(int argc, char **argv)
 	struct mpdp_shm *shm;
 	const struct mpdp_abi_header *h;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: probe NAME RUNTIME_DIR\n");
+	if (argc != 3 && !(argc == 6 && strcmp(argv[3], "wait-down") == 0)) {
+		fprintf(stderr, "usage: probe NAME RUNTIME_DIR [wait-down ID SINCE_NS]\n");
 		return 2;
 	}
 	if (mpdp_shm_attach(argv[1], argv[2], &shm, &eb) != 0) {
 		fprintf(stderr, "probe: %s\n", eb.msg);
 		return 1;
+	}
+	if (argc == 6) {
+		int rc = wait_down(shm, argv[4], argv[5]);
+
+		mpdp_shm_close(shm);
+		return rc;
 	}
 	h = mpdp_shm_header(shm);
 	for (unsigned i = 0; i < MPDP_PORT_MAX; i++) {

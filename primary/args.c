@@ -12,11 +12,12 @@
 #include "mpdp_ring.h"
 #include "mpdp_worker.h"
 #include "primary.h"
+#include "supervise.h"
 
 enum {
 	OPT_NAME = 256, OPT_MEM, OPT_HUGE_DIR, OPT_NO_HUGE, OPT_BASE, OPT_POOL, OPT_RING,
 	OPT_RUNTIME_DIR, OPT_LOG_LEVEL, OPT_VERSION, OPT_PORT, OPT_PATCH, OPT_UNTIL_EOF, OPT_LOCKSTEP,
-	OPT_STATS_PERIOD, OPT_PORT_RING_SIZE,
+	OPT_STATS_PERIOD, OPT_PORT_RING_SIZE, OPT_STAGE, OPT_HUNG_MS, OPT_KILL_HUNG,
 };
 
 static const struct option long_opts[] = {
@@ -35,6 +36,9 @@ static const struct option long_opts[] = {
 	{ "lockstep", no_argument, NULL, OPT_LOCKSTEP },
 	{ "stats-period", required_argument, NULL, OPT_STATS_PERIOD },
 	{ "port-ring-size", required_argument, NULL, OPT_PORT_RING_SIZE },
+	{ "stage", required_argument, NULL, OPT_STAGE },
+	{ "hung-ms", required_argument, NULL, OPT_HUNG_MS },
+	{ "kill-hung", no_argument, NULL, OPT_KILL_HUNG },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -64,11 +68,18 @@ primary_usage(FILE *f, const char *prog)
 		"  --lockstep               one packet in flight: read the next only when every packet\n"
 		"                           before it has left (sent or dropped); for golden tests\n"
 		"  --stats-period N         print the port counters every N seconds\n"
+		"  --stage 'ID=PROGRAM [ARGS...]'\n"
+		"                           launch a stage once ready, adding --name, --runtime-dir and\n"
+		"                           --stage ID, and restart it when it fails (repeatable; a PROGRAM\n"
+		"                           without '/' is found beside mpdp-primary, in the build tree,\n"
+		"                           then in PATH; see doc/supervision.md)\n"
+		"  --hung-ms N              a running stage whose heartbeat is N ms old is hung (default %d)\n"
+		"  --kill-hung              SIGKILL a hung stage (a supervised one is then restarted)\n"
 		"  --runtime-dir DIR        parent of the instance directory (default /run/mpdp as root)\n"
 		"  --log-level [COMP:]LEVEL err, warn, notice, info or debug\n"
 		"  -h, --help               this text\n"
 		"  --version                print the version\n",
-		prog, (unsigned long)MPDP_CFG_DEFAULT_BASE);
+		prog, (unsigned long)MPDP_CFG_DEFAULT_BASE, SUPERVISE_HUNG_MS);
 }
 
 /* Put "OPT: " in front of a detail another parser wrote. */
@@ -181,6 +192,29 @@ parse_ring(const char *arg, struct primary_cfg *cfg, struct mpdp_errbuf *eb)
 	return 0;
 }
 
+/* --stage ID=PROGRAM ARGS...: checked now (the program must exist), run once the instance is ready. */
+static int
+parse_stage(const char *arg, struct primary_cfg *cfg, struct mpdp_errbuf *eb)
+{
+	struct supervise_spec spec;
+	size_t id_len = strcspn(arg, "=");
+	int rc;
+
+	if (cfg->n_stages == PRIMARY_OBJS_MAX)
+		return mpdp_err_set(eb, -EINVAL, "--stage: at most %d stages", PRIMARY_OBJS_MAX);
+	rc = supervise_spec_parse(arg, &spec, eb);
+	if (rc != 0)
+		return -EINVAL;
+	supervise_spec_free(&spec);
+	for (unsigned i = 0; i < cfg->n_stages; i++) {
+		if (strncmp(cfg->stages[i], arg, id_len) == 0 && cfg->stages[i][id_len] == '=')
+			return mpdp_err_set(eb, -EINVAL, "--stage %.*s: that stage ID is given twice",
+					    (int)id_len, arg);
+	}
+	cfg->stages[cfg->n_stages++] = arg;
+	return 0;
+}
+
 static int
 parse_patch(const char *arg, struct primary_cfg *cfg, struct mpdp_errbuf *eb)
 {
@@ -290,6 +324,18 @@ primary_parse_args(int argc, char **argv, struct primary_cfg *cfg, struct mpdp_e
 				return mpdp_err_set(eb, -EINVAL, "--port-ring-size '%s': expected a power of two "
 						    "from 2 to %u", optarg, MPDP_RING_SIZE_MAX);
 			cfg->port_ring_size = (unsigned)v;
+			break;
+		case OPT_STAGE:
+			rc = parse_stage(optarg, cfg, eb);
+			break;
+		case OPT_HUNG_MS:
+			if (mpdp_parse_u64(optarg, 100, 3600000, &v) != 0)
+				return mpdp_err_set(eb, -EINVAL, "--hung-ms '%s': expected milliseconds, 100 to "
+						    "3600000", optarg);
+			cfg->hung_ms = (unsigned)v;
+			break;
+		case OPT_KILL_HUNG:
+			cfg->kill_hung = 1;
 			break;
 		case 'h':
 			primary_usage(stdout, argv[0]);

@@ -27,6 +27,7 @@
 #include "mpdp_shm.h"
 #include "mpdp_stage.h"
 #include "mpdp_time.h"
+#include "supervise.h"
 
 /* ---- the arena --------------------------------------------------------- */
 
@@ -432,7 +433,8 @@ cmd_ring(struct ctl_env *env, const Mpdppb__RingReq *r, Mpdppb__Response *resp, 
 		if (r->size == 0 || (r->size & (r->size - 1)) != 0 || r->size > MPDP_RING_SIZE_MAX)
 			return ctl_fail(resp, a, EINVAL, "ring create %s: size %u is not a power of two "
 					"from 1 to %u", name, r->size, MPDP_RING_SIZE_MAX);
-		flags = (r->sp ? MPDP_RING_F_SP_ENQ : 0) | (r->sc ? MPDP_RING_F_SC_DEQ : 0);
+		flags = MPDP_RING_F_RECOVER | (r->sp ? MPDP_RING_F_SP_ENQ : 0) |
+			(r->sc ? MPDP_RING_F_SC_DEQ : 0);
 		rc = mpdp_ring_create(p->shm, name, r->size, flags, -1, &ring);
 		if (rc != 0)
 			return ctl_fail(resp, a, -rc, "ring create %s: %s%s", name, mpdp_strerror(rc),
@@ -604,6 +606,25 @@ stage_state(uint32_t state)
 	return mpdp_stage_state_name(state);
 }
 
+/* What the supervisor knows of stage @p si (nothing when the primary did not launch it). */
+static void
+stage_supervision(const struct supervisor *sup, Mpdppb__StageInfo *si, struct ctl_arena *a)
+{
+	struct supervise_status ss;
+
+	if (!supervise_status(sup, si->id, &ss))
+		return;
+	si->supervised = 1;
+	si->supervisor_state = ctl_strdup(a, ss.state);
+	si->supervisor_restarts = ss.restarts;
+	si->backoff_until_ns = ss.backoff_until_ns;
+	si->recent_failures = ss.recent_failures;
+	si->last_exit = ctl_strdup(a, ss.last_exit);
+	si->argv = NEW_ARRAY(a, char *, ss.argc);
+	for (unsigned i = 0; i < ss.argc; i++)
+		si->argv[si->n_argv++] = ctl_strdup(a, ss.argv[i]);
+}
+
 static int
 stage_one(struct mpdp_abi_stage *slot, void *arg)
 {
@@ -661,8 +682,32 @@ stage_one(struct mpdp_abi_stage *slot, void *arg)
 		si->n_commands = reg->req->n_commands;
 		si->commands = reg->req->commands;
 	}
+	si->reclaimed = __atomic_load_n(&slot->reclaimed, __ATOMIC_RELAXED);
+	si->reclaims = __atomic_load_n(&slot->reclaims, __ATOMIC_RELAXED);
+	stage_supervision(sw->env->p->sup, si, a);
 	sw->list->stages[sw->list->n_stages++] = si;
 	return sw->list->n_stages == MPDP_MEMZONE_MAX;
+}
+
+/* A supervised stage with no slot yet (never ran, or failing before it claims one). */
+static void
+stage_unslotted(struct stage_walk *sw, const char *id)
+{
+	struct mpdp_abi_stage *slot;
+	struct supervise_status ss;
+	Mpdppb__StageInfo *si;
+
+	if (mpdp_stage_find(sw->env->p->shm, id, &slot) == 0 || sw->list->n_stages == MPDP_MEMZONE_MAX ||
+	    !supervise_status(sw->env->p->sup, id, &ss))
+		return;
+	si = NEW(sw->a, Mpdppb__StageInfo, MPDPPB__STAGE_INFO__INIT);
+	si->id = ctl_strdup(sw->a, id);
+	si->kind = ctl_strdup(sw->a, ss.kind);
+	si->pid = ss.pid;
+	si->state = ctl_strdup(sw->a, "down");
+	si->heartbeat_age_ns = -1;
+	stage_supervision(sw->env->p->sup, si, sw->a);
+	sw->list->stages[sw->list->n_stages++] = si;
 }
 
 static void
@@ -671,11 +716,16 @@ cmd_stage(struct ctl_env *env, const Mpdppb__StageReq *r, Mpdppb__Response *resp
 	struct primary *p = env->p;
 	const char *id = r->id ? r->id : "";
 	struct stage_walk sw = { env, id[0] != '\0' ? id : NULL, NULL, a, mpdp_time_ns() };
-	struct mpdp_abi_stage *slot;
+	const char *ids[SUPERVISE_STAGES_MAX];
+	struct supervise_status ss;
+	struct mpdp_abi_stage *slot = NULL;
+	char msg[512];
+	unsigned n_ids;
 	uint32_t state;
-	int pid;
+	int pid, status;
 
-	if (id[0] != '\0' && mpdp_stage_find(p->shm, id, &slot) != 0)
+	if (r->op != MPDPPB__STAGE_REQ__OP__LAUNCH && id[0] != '\0' &&
+	    mpdp_stage_find(p->shm, id, &slot) != 0 && !supervise_status(p->sup, id, &ss))
 		return ctl_fail(resp, a, ENOENT, "no stage named '%s'", id);
 	switch (r->op) {
 	case MPDPPB__STAGE_REQ__OP__LIST:
@@ -683,12 +733,26 @@ cmd_stage(struct ctl_env *env, const Mpdppb__StageReq *r, Mpdppb__Response *resp
 		sw.list = NEW(a, Mpdppb__StageList, MPDPPB__STAGE_LIST__INIT);
 		sw.list->stages = NEW_ARRAY(a, Mpdppb__StageInfo *, MPDP_MEMZONE_MAX);
 		mpdp_stage_walk(p->shm, stage_one, &sw);
+		n_ids = supervise_ids(p->sup, ids, SUPERVISE_STAGES_MAX);
+		for (unsigned i = 0; i < n_ids; i++) {
+			if (sw.only == NULL || strcmp(sw.only, ids[i]) == 0)
+				stage_unslotted(&sw, ids[i]);
+		}
 		resp->body_case = MPDPPB__RESPONSE__BODY_STAGES;
 		resp->stages = sw.list;
 		return;
 	case MPDPPB__STAGE_REQ__OP__STOP:
 		if (id[0] == '\0')
 			return ctl_fail(resp, a, EINVAL, "stage stop: which stage? (give its id)");
+		/* A supervised stage: stopped through its process handle, and not restarted. */
+		if (supervise_stage_stop(p->sup, id, &status, msg, sizeof(msg))) {
+			if (status != 0)
+				return ctl_fail(resp, a, status, "%s", msg);
+			resp->message = ctl_strdup(a, msg);
+			return;
+		}
+		if (slot == NULL)
+			return ctl_fail(resp, a, ENOENT, "no stage named '%s'", id);
 		state = mpdp_stage_slot_state(slot);
 		pid = mpdp_stage_slot_pid(slot);
 		if (state == MPDP_STAGE_DOWN || state == MPDP_STAGE_FREE)
@@ -702,6 +766,12 @@ cmd_stage(struct ctl_env *env, const Mpdppb__StageReq *r, Mpdppb__Response *resp
 		MPDP_LOG(NOTICE, "stage %s (pid %d) asked to stop by the control socket", id, pid);
 		resp->message = ctl_printf(a, "stage %s (pid %d) asked to stop", id, pid);
 		return;
+	case MPDPPB__STAGE_REQ__OP__LAUNCH:
+	case MPDPPB__STAGE_REQ__OP__RESTART:
+		/* The control server hands these to the supervisor; here there is none. */
+		return ctl_fail(resp, a, EOPNOTSUPP, "stage %s: this primary has no supervisor to %s stages",
+				r->op == MPDPPB__STAGE_REQ__OP__LAUNCH ? "launch" : "restart",
+				r->op == MPDPPB__STAGE_REQ__OP__LAUNCH ? "launch" : "restart");
 	default:
 		return ctl_fail(resp, a, EINVAL, "stage: unknown operation %d", (int)r->op);
 	}

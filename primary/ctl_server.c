@@ -28,6 +28,7 @@
 #include "mpdp_shm.h"
 #include "mpdp_stage.h"
 #include "mpdp_time.h"
+#include "supervise.h"
 
 /* How long a stage may take to answer a forwarded command. */
 #define CTL_STAGE_TIMEOUT_NS (5ull * 1000000000ull)
@@ -353,6 +354,18 @@ register_stage(struct conn *c, Mpdppb__Request *req)
 	send_error(c, req->id, 0, "registered");
 }
 
+/* The supervisor's answer to a stage launch or restart it took (supervise.c). */
+static void
+supervise_answer(void *server, void *conn, uint64_t id, int status, const char *msg)
+{
+	struct conn *c = conn;
+
+	(void)server;
+	send_error(c, id, status, msg);
+	c->waiting = 0;
+	conn_process(c);
+}
+
 /* ---- requests ---------------------------------------------------------- */
 
 static int
@@ -376,6 +389,7 @@ handle_request(struct conn *c, Mpdppb__Request *req)
 	struct ctl_arena a = { NULL };
 	struct conn *stage;
 	char why[512];
+	int rc;
 
 	if (req->version != MPDP_CTL_VERSION) {
 		snprintf(why, sizeof(why), "protocol version %u is not supported: this primary speaks "
@@ -406,6 +420,18 @@ handle_request(struct conn *c, Mpdppb__Request *req)
 		}
 		forward(c, stage, req);
 		return;
+	case MPDPPB__REQUEST__CMD_STAGE:
+		/* stage launch and restart: the supervisor answers once the new process runs. */
+		rc = supervise_request(s->p->sup, req->stage, c->cred.uid, c, req->id, why, sizeof(why));
+		if (rc > 0) {
+			c->waiting = 1;
+			return;
+		}
+		if (rc < 0) {
+			send_error(c, req->id, -rc, why);
+			return;
+		}
+		break;
 	case MPDPPB__REQUEST__CMD_LOG:
 		stage = req->log->component ? stage_conn(s, req->log->component) : NULL;
 		if (stage != NULL) {
@@ -515,6 +541,7 @@ conn_close(struct conn *c)
 				f->client = NULL;
 		}
 	}
+	supervise_conn_gone(s->p->sup, c);
 	if (c->is_stage) {
 		MPDP_LOG(INFO, "control: stage %s (pid %d) closed its connection", c->reg.id, c->reg.pid);
 		/* Its process may have died: mark it down now rather than at the next periodic reap. */
@@ -710,6 +737,7 @@ on_timer(uv_timer_t *t)
 			conn_process(client);
 		}
 	}
+	supervise_tick(s->p->sup, now);
 }
 
 static void
@@ -801,12 +829,16 @@ ctl_server_start(struct primary *p, int group, struct mpdp_errbuf *eb)
 	uv_timer_start(&s->capture_timer, on_capture_timer, CTL_CAPTURE_POLL_MS, CTL_CAPTURE_POLL_MS);
 	uv_async_init(&s->loop, &s->stop, on_stop);
 	s->stop.data = s;
-	rc = uv_thread_create(&s->thread, server_main, s);
-	if (rc != 0) {
+	rc = supervise_init(p, &s->loop, supervise_answer, s);
+	if (rc != 0)
+		mpdp_err_set(eb, rc, "cannot make the stage supervisor: %s", mpdp_strerror(rc));
+	else if ((rc = uv_thread_create(&s->thread, server_main, s)) != 0)
 		rc = mpdp_err_set(eb, -EAGAIN, "cannot start the control thread: %s", uv_strerror(rc));
+	if (rc != 0) {
 		uv_walk(&s->loop, close_walk, NULL);
 		uv_run(&s->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&s->loop);
+		supervise_fini(p);
 		unlink(s->path);
 		goto fail;
 	}
@@ -831,6 +863,7 @@ ctl_server_stop(struct primary *p)
 	uv_walk(&s->loop, close_walk, NULL);
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&s->loop);
+	supervise_fini(p);
 	close(s->listen_fd);
 	unlink(s->path);
 	free(s);

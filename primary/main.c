@@ -10,10 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "capture.h"
 #include "ctl.h"
+#include "faults.h"
 #include "io.h"
 #include "mpdp_log.h"
 #include "mpdp_mbuf.h"
@@ -27,9 +31,10 @@
 #include "primary.h"
 #include "supervise.h"
 
-/* Every ~second the primary frees the worker slots of processes that died. */
-#define PRIMARY_TICK_NS 100000000L
-#define PRIMARY_RECLAIM_TICKS 10
+/* Housekeeping every 100 ms; a scan for dead stages every 10 ms (a pidfd wakes it sooner). */
+#define PRIMARY_TICK_NS 100000000ull
+#define PRIMARY_TICKS_PER_S 10
+#define PRIMARY_SCAN_MS 10
 
 static int
 create_objects(struct primary *p)
@@ -275,42 +280,61 @@ all_drained(struct primary *p)
 	       mpdp_stage_walk(p->shm, stage_busy, NULL) == 0;
 }
 
-/* Wait for SIGINT/SIGTERM (or the end of the input), reclaiming dead workers' slots meanwhile. */
+/*
+ * Wait for SIGINT/SIGTERM (or the end of the input). Meanwhile dead stages
+ * are reclaimed: at once when a watched one exits (its pidfd wakes the
+ * poll), otherwise within a scan period.
+ */
 static int
 run(struct primary *p, const sigset_t *stop)
 {
-	const struct timespec tick = { 0, PRIMARY_TICK_NS };
-	unsigned ticks = 0, drained_ticks = 0;
-	siginfo_t si;
+	struct pollfd fds[1 + FAULTS_WATCH_MAX];
+	unsigned drained_ticks = 0;
+	uint64_t next_tick = mpdp_time_ns() + PRIMARY_TICK_NS, ticks = 0;
+	struct faults faults;
+	int sfd = signalfd(-1, stop, SFD_CLOEXEC | SFD_NONBLOCK);
 
+	if (sfd < 0) {
+		MPDP_LOG(ERR, "signalfd: %s", strerror(errno));
+		return -errno;
+	}
+	faults_init(&faults, p->shm);
 	for (;;) {
-		int sig = sigtimedwait(stop, &si, &tick);
+		struct signalfd_siginfo si;
+		unsigned n;
 
-		if (sig > 0) {
-			MPDP_LOG(NOTICE, "instance '%s': %s, shutting down", p->cfg.name, strsignal(sig));
-			return 0;
+		fds[0].fd = sfd;
+		fds[0].events = POLLIN;
+		n = 1 + faults_pollfds(&faults, fds + 1, FAULTS_WATCH_MAX);
+		poll(fds, n, PRIMARY_SCAN_MS);
+		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			MPDP_LOG(NOTICE, "instance '%s': %s, shutting down", p->cfg.name,
+				 strsignal((int)si.ssi_signo));
+			break;
 		}
 		if (atomic_load(&p->stop_io) && p->n_workers > 0) {
 			MPDP_LOG(ERR, "an I/O worker failed; shutting down");
+			faults_fini(&faults);
+			close(sfd);
 			return -EIO;
 		}
+		faults_scan(&faults);
+		if (mpdp_time_ns() < next_tick)
+			continue;
+		next_tick += PRIMARY_TICK_NS;
 		ticks++;
-		if (ticks % PRIMARY_RECLAIM_TICKS == 0) {
-			unsigned n = mpdp_worker_reclaim_dead(p->shm);
-
-			if (n > 0)
-				MPDP_LOG(NOTICE, "reclaimed %u worker slots of dead processes", n);
-			mpdp_stage_reap_dead(p->shm);
-		}
-		if (p->cfg.stats_period && ticks % (p->cfg.stats_period * PRIMARY_RECLAIM_TICKS) == 0)
+		if (p->cfg.stats_period && ticks % (p->cfg.stats_period * PRIMARY_TICKS_PER_S) == 0)
 			print_ports(p, stdout);
 		/* Two quiet ticks in a row: what a worker had in hand has landed too. */
 		drained_ticks = p->cfg.until_eof && all_drained(p) ? drained_ticks + 1 : 0;
 		if (drained_ticks == 2) {
 			MPDP_LOG(NOTICE, "instance '%s': every input read and every ring drained", p->cfg.name);
-			return 0;
+			break;
 		}
 	}
+	faults_fini(&faults);
+	close(sfd);
+	return 0;
 }
 
 int

@@ -48,6 +48,10 @@ struct primary_cfg {
 	unsigned stats_period;                     /* seconds, 0 for none */
 	int until_eof;
 	int lockstep;                              /* one packet in flight at a time */
+	unsigned n_stages;
+	const char *stages[PRIMARY_OBJS_MAX];      /* --stage ID=PROGRAM ARGS..., as given (checked) */
+	unsigned hung_ms;                          /* --hung-ms: a heartbeat this old is a hang; 0: default */
+	int kill_hung;                             /* --kill-hung: SIGKILL a hung stage */
 };
 
 struct mpdp_pool;
@@ -55,6 +59,7 @@ struct mpdp_port;
 struct io_worker;
 struct ctl_server;
 struct capture_mgr;
+struct supervisor;
 
 /* The running primary: what main() builds and the control thread reads. */
 struct primary {
@@ -69,6 +74,7 @@ struct primary {
 	_Atomic int stop_io;
 	struct capture_mgr *capture;            /* live captures (capture.c) */
 	struct ctl_server *ctl;                 /* the control socket (ctl_server.c) */
+	struct supervisor *sup;                 /* stages it launched (supervise.c), on ctl's loop */
 };
 
 /* What main() should do after parsing. */

@@ -141,11 +141,23 @@ stages_fill(struct answer *a, unsigned k)
 	a->s[1].registered = 1;
 	a->s[1].commands = a->natcmd;
 	a->s[1].n_commands = 1;
+	/* Launched by the primary, restarted twice. */
+	a->s[1].supervised = 1;
+	a->s[1].supervisor_state = "running";
+	a->s[1].supervisor_restarts = 2;
+	a->s[1].last_exit = "signal 9 (Killed)";
 
 	a->s[2].id = "mon1";
 	a->s[2].kind = "mon";
 	a->s[2].state = "down";
 	a->s[2].heartbeat_age_ns = -1;
+	/* Supervised, backing off: it starts again 0.4 s after this answer's now_ns. */
+	a->s[2].supervised = 1;
+	a->s[2].supervisor_state = "backoff";
+	a->s[2].supervisor_restarts = 3;
+	a->s[2].recent_failures = 4;
+	a->s[2].backoff_until_ns = (uint64_t)(k + 1) * 1000000000u + 400000000u;
+	a->s[2].last_exit = "exit 1";
 
 	a->sl.stages = a->sp;
 	a->sl.n_stages = 3;

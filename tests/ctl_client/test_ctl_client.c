@@ -456,10 +456,14 @@ test_tables_of_every_command(void **state)
 		{ "pool", "list", "NAME SIZE OBJ-SIZE CACHE AVAILABLE CACHED IN-USE USE%",
 		  "mbufs 8192 2176 256 8000 100 92 1" },
 		{ "patch", "list", "SRC DST", "p0 p1" },
-		{ "stage", "list", "ID KIND STATE PID WORKERS RESTARTS CTL INPUTS OUTPUTS",
-		  "fw1 fw running 300 1 0 yes r0 drop:-,out:r1" },
-		{ "stage", "stats", "ID STATE IN-PACKETS IN-BYTES SENT DROPPED IN-HAND BUSY% HEARTBEAT",
-		  "fw1 running 100 6400 95 5 0 25.0 1.5ms" },
+		{ "stage", "list", "ID KIND STATE PID WORKERS RESTARTS CTL SUPERVISOR INPUTS OUTPUTS",
+		  "fw1 fw running 300 1 0 yes - r0 drop:-,out:r1" },
+		{ "stage", "list", "ID KIND STATE PID WORKERS RESTARTS CTL SUPERVISOR INPUTS OUTPUTS",
+		  "nat1 nat running 301 0 0 yes running, 2 restarts - -" },
+		{ "stage", "list", "ID KIND STATE PID WORKERS RESTARTS CTL SUPERVISOR INPUTS OUTPUTS",
+		  "mon1 mon down 0 0 0 no backoff 0.4s, 3 restarts - -" },
+		{ "stage", "stats", "ID STATE IN-PACKETS IN-BYTES SENT DROPPED IN-HAND BUSY% HEARTBEAT "
+		  "SUPERVISOR", "fw1 running 100 6400 95 5 0 25.0 1.5ms -" },
 		{ "capture", "list", "ID TARGET STATE SNAPLEN LIMIT MATCHED WRITTEN DROPPED FILE FILTER ERROR",
 		  "7 p0 running max - 12 11 1 /tmp/x.pcapng tcp -" },
 		{ "capture", "list", "ID TARGET STATE SNAPLEN LIMIT MATCHED WRITTEN DROPPED FILE FILTER ERROR",
@@ -487,7 +491,7 @@ test_stage_stats_lists_outputs_and_never_beat(void **state)
 
 	ctl_run(t, &r, NULL, ARGS("stage", "stats"));
 	assert_int_equal(r.code, 0);
-	assert_true(has_row(r.out, "mon1 down 0 0 0 0 0 - never"));
+	assert_true(has_row(r.out, "mon1 down 0 0 0 0 0 - never backoff 0.4s, 3 restarts"));
 	assert_true(has_row(r.out, "ID OUTPUT RING PACKETS BYTES DROPS"));
 	assert_true(has_row(r.out, "fw1 out r1 95 0 0"));
 	assert_true(has_row(r.out, "fw1 drop - 5 0 0"));
@@ -555,6 +559,13 @@ test_bad_arguments_exit_2_and_send_nothing(void **state)
 		{ { "capture", "start", "p0", "--snaplen", "big", "-w" }, "--snaplen takes bytes", "capture" },
 		{ { "capture", "stop", "x" }, "capture stop: ID is a capture id", "capture stop [ID]" },
 		{ { "log", "level", "primary", "loud" }, "unknown LEVEL 'loud'", "log level COMPONENT LEVEL" },
+		{ { "stage", "launch" }, "stage launch: missing the stage ID", "stage launch ID -- PROGRAM" },
+		{ { "stage", "launch", "fw2", "--" }, "stage launch fw2: missing the PROGRAM",
+		  "usage: mpdpctl stage" },
+		{ { "stage", "launch", "f/2", "--", "mpdp-fw" }, "stage ID 'f/2' may hold only letters",
+		  "usage: mpdpctl stage" },
+		{ { "stage", "restart" }, "stage restart: missing the stage ID", "stage restart ID" },
+		{ { "stage", "restart", "fw1", "now" }, "unexpected argument 'now'", "stage restart ID" },
 		{ { "--watch", "0", "status" }, "--watch takes seconds", "--help" },
 		{ { "--watch", "1", "port", "start", "p0" }, "--watch repeats a command that reads",
 		  "usage: mpdpctl port" },
@@ -791,6 +802,75 @@ test_stage_command_by_kind_and_id(void **state)
 	ctl_run(t, &r, NULL, ARGS("nat1", "session", "list"));
 	assert_int_equal(r.code, 0);
 	assert_string_equal(r.out, "nat1: [session] [list]\n");
+	run_free(&r);
+}
+
+/* stage launch and restart: what goes to the primary. */
+static void
+test_stage_launch_and_restart_requests(void **state)
+{
+	struct ctx *t = *state;
+	struct jcheck *req;
+	char cwd[4096], want[4200];
+	struct run r;
+
+	/* A relative PROGRAM path is made absolute: the primary runs it from its own directory. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	ctl_run(t, &r, NULL, ARGS("stage", "launch", "fw2", "--", "build/mpdp-fw", "--in", "a", "--out",
+				  "out=b"));
+	assert_int_equal(r.code, 0);
+	req = log_get(t, log_lines(t) - 1);
+	assert_string_equal(jcheck_str(req, "request.stage.op"), "LAUNCH");
+	assert_string_equal(jcheck_str(req, "request.stage.id"), "fw2");
+	assert_int_equal(jcheck_get(req, "request.stage.argv")->n, 5);
+	snprintf(want, sizeof(want), "%s/build/mpdp-fw", cwd);
+	assert_string_equal(jcheck_str(req, "request.stage.argv.0"), want);
+	assert_string_equal(jcheck_str(req, "request.stage.argv.4"), "out=b");
+	jcheck_free(req);
+	run_free(&r);
+
+	/* Without "--", and a PROGRAM name as it is (the primary looks it up). */
+	ctl_run(t, &r, NULL, ARGS("stage", "launch", "fw3", "mpdp-fw", "--in", "a"));
+	assert_int_equal(r.code, 0);
+	req = log_get(t, log_lines(t) - 1);
+	assert_string_equal(jcheck_str(req, "request.stage.argv.0"), "mpdp-fw");
+	assert_string_equal(jcheck_str(req, "request.stage.argv.1"), "--in");
+	jcheck_free(req);
+	run_free(&r);
+
+	ctl_run(t, &r, NULL, ARGS("--json", "stage", "restart", "fw1"));
+	assert_int_equal(r.code, 0);
+	req = log_get(t, log_lines(t) - 1);
+	assert_string_equal(jcheck_str(req, "request.stage.op"), "RESTART");
+	assert_string_equal(jcheck_str(req, "request.stage.id"), "fw1");
+	jcheck_free(req);
+	run_free(&r);
+}
+
+/* The supervision fields come in the JSON of stage list, every one of them. */
+static void
+test_stage_list_json_has_supervision(void **state)
+{
+	struct ctx *t = *state;
+	struct jcheck *v;
+	struct run r;
+
+	ctl_run(t, &r, NULL, ARGS("--json", "stage", "list"));
+	assert_int_equal(r.code, 0);
+	v = json_of(&r);
+	assert_int_equal(jcheck_get(v, "stages.0.supervised")->b, 0);
+	assert_string_equal(jcheck_str(v, "stages.0.supervisor_state"), "");
+	assert_int_equal(jcheck_get(v, "stages.1.supervised")->b, 1);
+	assert_string_equal(jcheck_str(v, "stages.1.supervisor_state"), "running");
+	assert_string_equal(jcheck_num(v, "stages.1.supervisor_restarts"), "2");
+	assert_string_equal(jcheck_str(v, "stages.2.supervisor_state"), "backoff");
+	assert_string_equal(jcheck_num(v, "stages.2.recent_failures"), "4");
+	assert_string_equal(jcheck_str(v, "stages.2.last_exit"), "exit 1");
+	assert_non_null(jcheck_get(v, "stages.2.backoff_until_ns"));
+	assert_non_null(jcheck_get(v, "stages.0.reclaimed"));
+	assert_non_null(jcheck_get(v, "stages.0.reclaims"));
+	assert_non_null(jcheck_get(v, "stages.0.argv"));
+	jcheck_free(v);
 	run_free(&r);
 }
 
@@ -1061,7 +1141,10 @@ test_prompt_completes_and_keeps_history(void **state)
 		{ "\x03", "mpdp> " },                    /* Ctrl-C drops the line */
 		{ "bogus\r", "unknown command 'bogus'" }, /* errors print, the prompt goes on */
 		{ "", "mpdp> " },
-		{ "quit\r", "quit" },
+		{ "stage la\t", "unch " },               /* stage launch ID -- PROGRAM */
+		{ "fw9 \t", "-- " },
+		{ "mpdp-n\t", "at " },
+		{ "\x15" "quit\r", "quit" },
 	};
 	struct ctx *t = *state;
 	char home[160], hist[200], buf[65536] = "", *text;
@@ -1141,6 +1224,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_prestate(test_capture_stop_says_so_and_shows_the_figures, &t),
 		cmocka_unit_test_prestate(test_capture_file_not_made_without_an_instance, &t),
 		cmocka_unit_test_prestate(test_stage_command_by_kind_and_id, &t),
+		cmocka_unit_test_prestate(test_stage_launch_and_restart_requests, &t),
+		cmocka_unit_test_prestate(test_stage_list_json_has_supervision, &t),
 		cmocka_unit_test_prestate(test_stage_command_json_is_the_stage_output, &t),
 		cmocka_unit_test_prestate(test_stage_command_refused, &t),
 		cmocka_unit_test_prestate(test_help_lists_stage_commands, &t),

@@ -537,8 +537,34 @@ stage_io(struct tbl *t, const Mpdppb__StageInfo *s, int outputs)
 	free(buf);
 }
 
+/*
+ * What the supervisor says of a stage, in one cell: "-" when the primary did
+ * not launch it, else its state ("backoff 0.4s" with the time left, "failed
+ * (exit 1)" with how its last process ended) and how often it restarted it.
+ */
 static void
-text_stage_list(FILE *f, const Mpdppb__StageList *l)
+tbl_supervision(struct tbl *t, const Mpdppb__StageInfo *s, uint64_t now_ns)
+{
+	const char *state = mpdpctl_str(s->supervisor_state), *last = mpdpctl_str(s->last_exit);
+	char detail[96] = "", count[32] = "";
+
+	if (!s->supervised) {
+		tbl_add(t, "-");
+		return;
+	}
+	if (strcmp(state, "backoff") == 0)
+		snprintf(detail, sizeof(detail), " %.1fs", s->backoff_until_ns > now_ns ?
+			 (double)(s->backoff_until_ns - now_ns) / 1e9 : 0.0);
+	else if ((strcmp(state, "failed") == 0 || strcmp(state, "stopped") == 0) && last[0] != '\0')
+		snprintf(detail, sizeof(detail), " (%s)", last);
+	if (s->supervisor_restarts > 0)
+		snprintf(count, sizeof(count), ", %" PRIu32 " restart%s", s->supervisor_restarts,
+			 s->supervisor_restarts == 1 ? "" : "s");
+	tbl_add(t, "%s%s%s", state[0] != '\0' ? state : "?", detail, count);
+}
+
+static void
+text_stage_list(FILE *f, const Mpdppb__StageList *l, uint64_t now_ns)
 {
 	struct tbl t = { 0 };
 
@@ -549,6 +575,7 @@ text_stage_list(FILE *f, const Mpdppb__StageList *l)
 	tbl_col(&t, "WORKERS", 1);
 	tbl_col(&t, "RESTARTS", 1);
 	tbl_col(&t, "CTL", 0);
+	tbl_col(&t, "SUPERVISOR", 0);
 	tbl_col(&t, "INPUTS", 0);
 	tbl_col(&t, "OUTPUTS", 0);
 	for (size_t i = 0; i < l->n_stages; i++) {
@@ -563,6 +590,7 @@ text_stage_list(FILE *f, const Mpdppb__StageList *l)
 		tbl_add(&t, "%" PRIu32, s->workers);
 		tbl_add(&t, "%" PRIu32, s->restarts);
 		tbl_add(&t, "%s", s->registered ? "yes" : "no");
+		tbl_supervision(&t, s, now_ns);
 		stage_io(&t, s, 0);
 		stage_io(&t, s, 1);
 	}
@@ -570,7 +598,7 @@ text_stage_list(FILE *f, const Mpdppb__StageList *l)
 }
 
 static void
-text_stage_stats(FILE *f, const Mpdppb__StageList *l, const struct mpdpctl_prev *p)
+text_stage_stats(FILE *f, const Mpdppb__StageList *l, const struct mpdpctl_prev *p, uint64_t now_ns)
 {
 	struct tbl t = { 0 }, o = { 0 };
 
@@ -583,6 +611,7 @@ text_stage_stats(FILE *f, const Mpdppb__StageList *l, const struct mpdpctl_prev 
 	tbl_col(&t, "IN-HAND", 1);
 	tbl_col(&t, "BUSY%", 1);
 	tbl_col(&t, "HEARTBEAT", 1);
+	tbl_col(&t, "SUPERVISOR", 0);
 	if (p != NULL) {
 		tbl_col(&t, "IN-PPS", 1);
 		tbl_col(&t, "SENT-PPS", 1);
@@ -617,6 +646,7 @@ text_stage_stats(FILE *f, const Mpdppb__StageList *l, const struct mpdpctl_prev 
 			tbl_add(&t, "%.1fms", (double)s->heartbeat_age_ns / 1e6);
 		else
 			tbl_add(&t, "%.1fs", (double)s->heartbeat_age_ns / 1e9);
+		tbl_supervision(&t, s, now_ns);
 		if (p != NULL) {
 			stage_rates(s, p, &r);
 			tbl_si(&t, r.in_pps);
@@ -731,9 +761,9 @@ mpdpctl_print_text(FILE *f, const struct mpdpctl_cmd *cmd, const Mpdppb__Respons
 		break;
 	case MPDPPB__RESPONSE__BODY_STAGES:
 		if (view == MPDPCTL_VIEW_STATS)
-			text_stage_stats(f, resp->stages, prev);
+			text_stage_stats(f, resp->stages, prev, resp->now_ns);
 		else
-			text_stage_list(f, resp->stages);
+			text_stage_list(f, resp->stages, resp->now_ns);
 		break;
 	case MPDPPB__RESPONSE__BODY_STAGE_CMD:
 		text_verbatim(f, resp->stage_cmd->output != NULL && resp->stage_cmd->output[0] ?

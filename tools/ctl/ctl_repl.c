@@ -384,8 +384,14 @@ gather(struct repl *r, struct cands *c, char **args, size_t na)
 		add_pools(r, c);
 	else if (strcmp(b->word, "patch") == 0 && (na == 2 || na == 3) && strcmp(op, "list") != 0)
 		add_ports(r, c);
-	else if (strcmp(b->word, "stage") == 0 && na == 2)
+	else if (strcmp(b->word, "stage") == 0 && na == 2 && strcmp(op, "launch") != 0)
 		add_stages(r, c, 1, 0);
+	else if (strcmp(b->word, "stage") == 0 && strcmp(op, "launch") == 0 && na == 3)
+		cand_add(c, "--");
+	else if (strcmp(b->word, "stage") == 0 && strcmp(op, "launch") == 0 && na == 4 &&
+		 strcmp(args[3], "--") == 0)
+		cand_add_list(c, (const char *const[]){ "mpdp-fw", "mpdp-nat", "mpdp-mon", "mpdp-fwd",
+							NULL });
 	else if (strcmp(b->word, "capture") == 0 && strcmp(op, "start") == 0)
 		add_capture_start(r, c, args, na);
 	else if (strcmp(b->word, "capture") == 0 && strcmp(op, "stop") == 0 && na == 2)

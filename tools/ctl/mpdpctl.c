@@ -36,6 +36,8 @@
 #define TIMEOUT_MAX_MS 3600000
 /* help asks the instance for its stages, but does not wait long for them. */
 #define HELP_TIMEOUT_MS 1000
+/* stage launch and restart: the primary's limit (10 s) and some. */
+#define MPDPCTL_STAGE_WAIT_MS 15000
 
 /* ---- words to Requests ---- */
 
@@ -43,7 +45,7 @@ static const char *const port_ops[] = { "list", "stats", "start", "stop", NULL }
 static const char *const ring_ops[] = { "list", "stats", "create", "delete", "del", NULL };
 static const char *const pool_ops[] = { "list", "stats", NULL };
 static const char *const patch_ops[] = { "list", "add", "del", "delete", NULL };
-static const char *const stage_ops[] = { "list", "stats", "stop", NULL };
+static const char *const stage_ops[] = { "list", "stats", "stop", "launch", "restart", NULL };
 static const char *const capture_ops[] = { "start", "stop", "list", NULL };
 static const char *const log_ops[] = { "level", NULL };
 
@@ -238,11 +240,61 @@ parse_patch(struct mpdpctl_cmd *c, int argc, char **argv, struct mpdp_errbuf *eb
 	return count_check(eb, argc, argv, 4, 4, argc < 3 ? "the SRC port" : "the DST port");
 }
 
+/* The rule of stage ids (doc/stages.md), checked before anything is sent. */
+static int
+stage_id_check(const char *cmd, const char *id, struct mpdp_errbuf *eb)
+{
+	size_t len = strlen(id);
+
+	if (len == 0 || len > MPDP_NAME_MAX - sizeof(MPDP_STAGE_ZONE_PREFIX))
+		return mpdp_err_set(eb, -EINVAL, "%s: stage ID '%s' must be 1 to %zu characters", cmd, id,
+				    MPDP_NAME_MAX - sizeof(MPDP_STAGE_ZONE_PREFIX));
+	if (strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != len)
+		return mpdp_err_set(eb, -EINVAL, "%s: stage ID '%s' may hold only letters, digits, '_', "
+				    "'-' and '.'", cmd, id);
+	return 0;
+}
+
+/* stage launch ID [--] PROGRAM [ARGS...]: a relative PROGRAM path is made absolute for the primary. */
+static int
+parse_stage_launch(struct mpdpctl_cmd *c, int argc, char **argv, struct mpdp_errbuf *eb)
+{
+	Mpdppb__StageReq *r = &c->u.stage;
+	int first = 3;
+	char cwd[PATH_MAX];
+
+	if (argc < 3)
+		return mpdp_err_set(eb, -EINVAL, "stage launch: missing the stage ID");
+	if (stage_id_check("stage launch", argv[2], eb) != 0)
+		return -EINVAL;
+	if (argc > 3 && strcmp(argv[3], "--") == 0)
+		first = 4;
+	if (first >= argc || argv[first][0] == '\0')
+		return mpdp_err_set(eb, -EINVAL, "stage launch %s: missing the PROGRAM to run", argv[2]);
+	if (argc - first > MPDPCTL_LAUNCH_ARGS_MAX)
+		return mpdp_err_set(eb, -EINVAL, "stage launch %s: more than %d words", argv[2],
+				    MPDPCTL_LAUNCH_ARGS_MAX);
+	for (int i = first; i < argc; i++)
+		c->launch_argv[i - first] = argv[i];
+	if (argv[first][0] != '/' && strchr(argv[first], '/') != NULL) {
+		if (getcwd(cwd, sizeof(cwd)) == NULL ||
+		    (size_t)snprintf(c->launch_prog, sizeof(c->launch_prog), "%s/%s", cwd,
+				     argv[first]) >= sizeof(c->launch_prog))
+			return mpdp_err_set(eb, -EINVAL, "stage launch %s: cannot make '%s' an absolute "
+					    "path", argv[2], argv[first]);
+		c->launch_argv[0] = c->launch_prog;
+	}
+	r->argv = c->launch_argv;
+	r->n_argv = (size_t)(argc - first);
+	return 0;
+}
+
 static int
 parse_stage(struct mpdpctl_cmd *c, int argc, char **argv, struct mpdp_errbuf *eb)
 {
 	static const Mpdppb__StageReq__Op op_map[] = {
 		MPDPPB__STAGE_REQ__OP__LIST, MPDPPB__STAGE_REQ__OP__STATS, MPDPPB__STAGE_REQ__OP__STOP,
+		MPDPPB__STAGE_REQ__OP__LAUNCH, MPDPPB__STAGE_REQ__OP__RESTART,
 	};
 	Mpdppb__StageReq *r = &c->u.stage;
 	int op = op_get(eb, argc, argv, stage_ops);
@@ -255,6 +307,16 @@ parse_stage(struct mpdpctl_cmd *c, int argc, char **argv, struct mpdp_errbuf *eb
 	r->op = op_map[op];
 	if (argc > 2)
 		r->id = argv[2];
+	if (r->op == MPDPPB__STAGE_REQ__OP__LAUNCH || r->op == MPDPPB__STAGE_REQ__OP__RESTART) {
+		c->view = MPDPCTL_VIEW_ACTION;
+		/* The primary answers when the new process runs, or fails after its own 10 s. */
+		c->wait_ms = MPDPCTL_STAGE_WAIT_MS;
+		if (r->op == MPDPPB__STAGE_REQ__OP__LAUNCH)
+			return parse_stage_launch(c, argc, argv, eb);
+		if (count_check(eb, argc, argv, 3, 3, "the stage ID") != 0)
+			return -EINVAL;
+		return stage_id_check("stage restart", argv[2], eb);
+	}
 	if (op == 2) {
 		c->view = MPDPCTL_VIEW_ACTION;
 		return count_check(eb, argc, argv, 3, 3, "the stage ID");
@@ -429,8 +491,9 @@ const struct mpdpctl_builtin mpdpctl_builtins[] = {
 	  "buffer pools: objects available, cached and in use", parse_pool },
 	{ "patch", patch_ops, "patch [list]\npatch add SRC DST\npatch del SRC DST",
 	  "port patches: what SRC receives goes out of DST", parse_patch },
-	{ "stage", stage_ops, "stage [list|stats [ID]]\nstage stop ID",
-	  "stages: state, inputs, outputs, counters", parse_stage },
+	{ "stage", stage_ops, "stage [list|stats [ID]]\nstage stop ID\n"
+	  "stage launch ID -- PROGRAM [ARGS...]\nstage restart ID",
+	  "stages: state, counters, supervision; stop, launch, restart", parse_stage },
 	{ "capture", capture_ops, "capture start TARGET [--filter EXPR] [--snaplen N] "
 	  "[--count N] -w FILE\ncapture stop [ID]\ncapture [list]",
 	  "pcapng capture of a port or a ring into a file", parse_capture },
@@ -705,7 +768,8 @@ run_once(struct mpdpctl *ctl, struct mpdpctl_cmd *c, const struct mpdpctl_opts *
 		if (capture_open(c, &pass_fd, &created) != 0)
 			return MPDPCTL_EXIT_FAIL;
 	}
-	resp = mpdpctl_call(ctl, &c->req, pass_fd, o->timeout_ms, &eb);
+	resp = mpdpctl_call(ctl, &c->req, pass_fd, !o->timeout_set && c->wait_ms > o->timeout_ms ?
+			    c->wait_ms : o->timeout_ms, &eb);
 	if (pass_fd >= 0)
 		close(pass_fd);
 	if (resp == NULL) {
@@ -1084,6 +1148,7 @@ parse_opts(struct mpdpctl *ctl, struct mpdpctl_opts *o, int argc, char **argv, i
 				return 2;
 			}
 			o->timeout_ms = (int)n;
+			o->timeout_set = 1;
 		}
 	}
 	*cmd = i;

@@ -36,7 +36,11 @@ struct mpdpctl_opts {
 	int json;
 	double watch;           /* seconds; 0: once */
 	int timeout_ms;
+	int timeout_set;        /* --timeout was given (else a command may wait longer) */
 };
+
+/* Words of stage launch's PROGRAM ARGS... */
+#define MPDPCTL_LAUNCH_ARGS_MAX 128
 
 /* The program: where the instance is, and the connection to it. */
 struct mpdpctl {
@@ -66,6 +70,9 @@ struct mpdpctl_cmd {
 	int watchable;                /* reads only: may be repeated */
 	const char *capture_file;     /* capture start: the file as given */
 	char capture_path[PATH_MAX];  /* ... made absolute, for CaptureReq.file */
+	int wait_ms;                  /* the instance's own limit on the answer, 0 for none */
+	char *launch_argv[MPDPCTL_LAUNCH_ARGS_MAX]; /* stage launch: PROGRAM ARGS... */
+	char launch_prog[PATH_MAX];   /* ... a relative PROGRAM path made absolute */
 };
 
 /* Words of a line (ctl_split.c); each is malloc'd. */

@@ -4,12 +4,15 @@
  * request the connection turns around: the primary sends the commands
  * users give for this stage, and a thread here runs each one (the stage's
  * own command table, mpdp_stage_command()) and answers in order. The
- * workers never wait for it.
+ * workers never wait for it. When the connection ends, the thread writes to
+ * the main thread's eventfd: a primary that died closed it, so the main
+ * thread looks at the primary at once rather than at its next tick.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@
 struct stage_ctl {
 	struct mpdp_stage_instance *si;
 	int fd;
+	int wake_fd;               /* the main thread's eventfd, -1 for none */
 	pthread_t thread;
 	char id[MPDP_NAME_MAX];
 };
@@ -123,6 +127,12 @@ serve(void *arg)
 		answer(c, req);
 		mpdppb__request__free_unpacked(req, NULL);
 	}
+	if (c->wake_fd >= 0) {
+		uint64_t one = 1;
+
+		if (write(c->wake_fd, &one, sizeof(one)) < 0)
+			MPDP_LOG(DEBUG, "stage %s: cannot wake the main thread", c->id);
+	}
 	return NULL;
 }
 
@@ -163,7 +173,7 @@ register_stage(struct stage_ctl *c, const struct mpdp_stage *stage, struct mpdp_
 
 void
 stage_ctl_open(struct mpdp_stage_instance *si, const struct mpdp_stage *stage, const char *instance,
-	       const char *runtime_dir, struct stage_ctl **out)
+	       const char *runtime_dir, int wake_fd, struct stage_ctl **out)
 {
 	struct mpdp_errbuf eb = { "" };
 	struct stage_ctl *c = calloc(1, sizeof(*c));
@@ -174,6 +184,7 @@ stage_ctl_open(struct mpdp_stage_instance *si, const struct mpdp_stage *stage, c
 	if (c == NULL)
 		return;
 	c->si = si;
+	c->wake_fd = wake_fd;
 	snprintf(c->id, sizeof(c->id), "%.*s", MPDP_NAME_MAX - 1, slot->id);
 	c->fd = mpdp_ctl_connect(instance, runtime_dir, &eb);
 	if (c->fd < 0) {

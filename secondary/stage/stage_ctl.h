@@ -11,10 +11,13 @@ struct stage_ctl;
  * Connect to the instance's control socket, register the stage and its
  * commands, and answer what the primary forwards from a thread of its own.
  * A primary without a control socket is not an error: the stage runs
- * without commands (*out is NULL) and says so once.
+ * without commands (*out is NULL) and says so once. When the connection
+ * ends (the primary closed it, or died), one 8-byte count is written to
+ * @p wake_fd (an eventfd; -1 for none).
  */
 void stage_ctl_open(struct mpdp_stage_instance *si, const struct mpdp_stage *stage,
-		    const char *instance, const char *runtime_dir, struct stage_ctl **out);
+		    const char *instance, const char *runtime_dir, int wake_fd,
+		    struct stage_ctl **out);
 
 /* Stop answering and close the connection. */
 void stage_ctl_close(struct stage_ctl *c);

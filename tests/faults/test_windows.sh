@@ -99,10 +99,13 @@ for w in "${windows[@]}"; do
 		>"$files/s1.out" 2>"$files/s1.err" </dev/null &
 	victim=$!
 	pids+=($!)
+	# Attached before the death: it times from the exit (a pidfd) to the slot reading down.
+	"$probe" "$name" "$rundir" wait-down s1 "$victim" >"$files/down_ms" &
+	waiter=$!
 	wait "$victim"
 	rc=$?
-	died=$(date +%s%N)
-	down_ms=$("$probe" "$name" "$rundir" wait-down s1 "$died")
+	wait "$waiter"
+	down_ms=$(cat "$files/down_ms")
 	[ "$rc" = 137 ] && grep -q "fault point reached" "$files/s1.err"
 	verdict $? "$point: the stage died by SIGKILL at the point (rc $rc) $(grep -v "fault point" "$files/s1.err" | tail -1)"
 	awk -v t="$down_ms" 'BEGIN { exit !(t >= 0 && t < 100) }' 

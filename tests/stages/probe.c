@@ -8,9 +8,11 @@
  *   stage ID state S in N sent N dropped N in_hand N restarts N
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,21 +65,29 @@ realtime_ns(void)
 }
 
 /*
- * wait-down ID SINCE_NS: poll stage ID's state every 0.2 ms until it is
- * down; print the milliseconds since SINCE_NS (CLOCK_REALTIME, taken by the
- * caller when the stage died), or -1 after 5 s.
+ * wait-down ID PID: wait for process PID to exit (its pidfd), then poll
+ * stage ID's state every 0.2 ms until it is down; print the milliseconds
+ * from the exit to down, or -1 after 5 s.
  */
 static int
-wait_down(struct mpdp_shm *shm, const char *id, const char *since)
+wait_down(struct mpdp_shm *shm, const char *id, const char *pid_arg)
 {
-	uint64_t t0 = strtoull(since, NULL, 10), start = realtime_ns();
+	int fd = (int)syscall(SYS_pidfd_open, atoi(pid_arg), 0);
 	struct mpdp_abi_stage *slot = NULL;
+	uint64_t died, now;
 
-	while (realtime_ns() - start < 5000000000ull) {
+	if (fd >= 0) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		poll(&pfd, 1, 30000);
+		close(fd);
+	}
+	died = realtime_ns();
+	for (now = died; now - died < 5000000000ull; now = realtime_ns()) {
 		if (slot == NULL)
 			mpdp_stage_find(shm, id, &slot);
 		if (slot != NULL && mpdp_stage_slot_state(slot) == MPDP_STAGE_DOWN) {
-			printf("%.1f\n", (double)(realtime_ns() - t0) / 1e6);
+			printf("%.1f\n", (double)(realtime_ns() - died) / 1e6);
 			return 0;
 		}
 		usleep(200);
@@ -94,7 +104,7 @@ main(int argc, char **argv)
 	const struct mpdp_abi_header *h;
 
 	if (argc != 3 && !(argc == 6 && strcmp(argv[3], "wait-down") == 0)) {
-		fprintf(stderr, "usage: probe NAME RUNTIME_DIR [wait-down ID SINCE_NS]\n");
+		fprintf(stderr, "usage: probe NAME RUNTIME_DIR [wait-down ID PID]\n");
 		return 2;
 	}
 	if (mpdp_shm_attach(argv[1], argv[2], &shm, &eb) != 0) {

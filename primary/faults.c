@@ -14,7 +14,6 @@
 #include "faults.h"
 #include "mpdp_log.h"
 #include "mpdp_stage.h"
-#include "mpdp_worker.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -90,13 +89,9 @@ unwatch_exited(struct faults *f)
 unsigned
 faults_scan(struct faults *f)
 {
-	unsigned n = mpdp_stage_reap_dead(f->shm), w;
+	unsigned n = mpdp_stage_reap_dead(f->shm);
 
 	f->reclaims += n;
-	/* Workers outside stages (tools, tests, programs of their own) are reclaimed the same way. */
-	w = mpdp_worker_reclaim_dead(f->shm);
-	if (w > 0)
-		MPDP_LOG(NOTICE, "reclaimed %u worker slots of dead processes", w);
 	unwatch_exited(f);
 	mpdp_stage_walk(f->shm, watch_one, f);
 	return n;

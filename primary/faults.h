@@ -29,8 +29,8 @@ void faults_init(struct faults *f, struct mpdp_shm *shm);
 unsigned faults_pollfds(const struct faults *f, struct pollfd *fds, unsigned max);
 
 /*
- * Reclaim every stage and worker whose process is gone, and watch the stages
- * that run now. Cheap enough for every wake-up and every 10 ms.
+ * Reclaim every stage whose process is gone, and watch the stages that run
+ * now. Cheap enough for every wake-up and every 10 ms.
  *
  * @return stages reclaimed by this call
  */

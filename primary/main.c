@@ -301,7 +301,7 @@ run(struct primary *p, const sigset_t *stop)
 	faults_init(&faults, p->shm);
 	for (;;) {
 		struct signalfd_siginfo si;
-		unsigned n;
+		unsigned n, freed;
 
 		fds[0].fd = sfd;
 		fds[0].events = POLLIN;
@@ -323,6 +323,10 @@ run(struct primary *p, const sigset_t *stop)
 			continue;
 		next_tick += PRIMARY_TICK_NS;
 		ticks++;
+		/* Workers outside stages (tools, programs of their own) are not in a hurry. */
+		freed = ticks % PRIMARY_TICKS_PER_S == 0 ? mpdp_worker_reclaim_dead(p->shm) : 0;
+		if (freed > 0)
+			MPDP_LOG(NOTICE, "reclaimed %u worker slots of dead processes", freed);
 		if (p->cfg.stats_period && ticks % (p->cfg.stats_period * PRIMARY_TICKS_PER_S) == 0)
 			print_ports(p, stdout);
 		/* Two quiet ticks in a row: what a worker had in hand has landed too. */

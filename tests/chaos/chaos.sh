@@ -121,7 +121,6 @@ bail() {
 	exit 0
 }
 
-ctl() { timeout 20 "$ctl_bin" --name "$name" --runtime-dir "$rundir" "$@"; }
 now_us() { echo "${EPOCHREALTIME/./}"; }
 # nap MS: sleep without a fork (a read that times out on a FIFO nobody writes)
 mkfifo "$files/nap"

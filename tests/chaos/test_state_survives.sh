@@ -57,28 +57,6 @@ bail() {
 	exit 0
 }
 
-ctl() { timeout 20 "$ctl_bin" --name "$name" --runtime-dir "$rundir" "$@"; }
-# jcheck DESC JQ-EXPR MPDPCTL-ARGS...: the command succeeds and its JSON satisfies the expression
-jcheck() {
-	local desc=$1 expr=$2 out
-	shift 2
-	out=$(ctl --json "$@" 2>"$files/jcheck.err")
-	if [ $? -eq 0 ] && jq -e "$expr" <<<"$out" >/dev/null 2>&1; then
-		ok "$desc"
-	else
-		notok "$desc: mpdpctl $* -> $(head -c 600 <<<"$out") $(head -c 300 "$files/jcheck.err")"
-	fi
-}
-# settle JQ-EXPR MPDPCTL-ARGS...: wait up to 10 s for the JSON to satisfy the expression
-settle() {
-	local expr=$1
-	shift
-	for _ in $(seq 200); do
-		ctl --json "$@" 2>/dev/null | jq -e "$expr" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	return 1
-}
 # pump PORT RING: once PORT has read its file (one packet), move it from PORT.rx to RING
 # with a pump stage; wait until it is through, stop the pump
 pump() {

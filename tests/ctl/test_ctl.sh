@@ -34,29 +34,6 @@ for tool in jq python3 tshark tcpdump; do
 	fi
 done
 
-ctl() { timeout 20 "$ctl_bin" --name "$name" --runtime-dir "$rundir" "$@"; }
-# jcheck DESC JQ-EXPR MPDPCTL-ARGS...: the command succeeds and its JSON satisfies the expression
-jcheck() {
-	local desc=$1 expr=$2 out
-	shift 2
-	out=$(ctl --json "$@" 2>"$files/jcheck.err")
-	if [ $? -eq 0 ] && jq -e "$expr" <<<"$out" >/dev/null 2>&1; then
-		ok "$desc"
-	else
-		notok "$desc: mpdpctl $* -> $(head -c 400 <<<"$out") $(head -c 300 "$files/jcheck.err")"
-	fi
-}
-# settle JQ-EXPR MPDPCTL-ARGS...: wait up to 10 s for the JSON to satisfy the expression
-# (counters move after the packets they count); the jcheck that follows asserts it
-settle() {
-	local expr=$1
-	shift
-	for _ in $(seq 200); do
-		ctl --json "$@" 2>/dev/null | jq -e "$expr" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	return 1
-}
 # raw HEX-FRAME: send bytes on a fresh connection, print what comes back (hex and text)
 raw() {
 	python3 - "$rundir/$name/ctl.sock" "$1" <<-'EOF'

@@ -1,6 +1,7 @@
 # Sourced by the shell tests that run an instance and its stages: TAP lines,
-# starting stages and waiting on what the processes print and count. The
-# sourcing script sets name, rundir, files, probe (tests/stages/probe) and
+# starting stages, waiting on what the processes print and count, and
+# mpdpctl. The sourcing script sets name, rundir, files, probe
+# (tests/stages/probe), ctl_bin (tools/mpdpctl, for ctl/jcheck/settle) and
 # pids, and kills pids when it exits.
 
 n=0
@@ -50,4 +51,31 @@ start_stage() {
 	pids+=($!)
 	stage_pid=$!
 	wait_line "$files/$log" ready
+}
+
+# ctl ARGS...: mpdpctl on this instance (ctl_timeout seconds at most, default 20)
+ctl() { timeout "${ctl_timeout:-20}" "$ctl_bin" --name "$name" --runtime-dir "$rundir" "$@"; }
+
+# jcheck DESC JQ-EXPR MPDPCTL-ARGS...: the command succeeds and its JSON satisfies the expression
+jcheck() {
+	local desc=$1 expr=$2 out
+	shift 2
+	out=$(ctl --json "$@" 2>"$files/jcheck.err")
+	if [ $? -eq 0 ] && jq -e "$expr" <<<"$out" >/dev/null 2>&1; then
+		ok "$desc"
+	else
+		notok "$desc: mpdpctl $* -> $(head -c 600 <<<"$out") $(head -c 300 "$files/jcheck.err")"
+	fi
+}
+
+# settle JQ-EXPR MPDPCTL-ARGS...: wait up to 10 s for the JSON to satisfy the expression
+# (counters move after the packets they count); a jcheck that follows asserts it
+settle() {
+	local expr=$1
+	shift
+	for _ in $(seq 200); do
+		ctl --json "$@" 2>/dev/null | jq -e "$expr" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
 }

@@ -78,7 +78,6 @@ sigterm_until_ready() {
 	print(int((time.monotonic() - t0) * 1000))
 	EOF
 }
-ctl() { timeout 20 "$ctl_bin" --name "$name" --runtime-dir "$rundir" "$@"; }
 # rep ID: the stage's report as JSON (from another process)
 rep() { "$fw" --name "$name" --runtime-dir "$rundir" --stage "$1" --report --json 2>/dev/null; }
 # lines FILE LINE: how many times LINE is in FILE
@@ -217,8 +216,11 @@ if start_primary --port "in,driver=pcap,rx_pcap=$traffic,pps=1000" --port "out,d
 	wait "$first"; rc=$?
 	[ "$sent" -gt 0 ] && [ "$sent" -lt "$frames" ]
 	verdict $? "traffic was flowing when the first got SIGTERM ($sent of $frames sent)"
-	[ "$(lines "$files/to2.out" ready)" = 1 ] && [ "$took" -le 100 ] && [ "$rc" -eq 0 ]
-	verdict $? "the standby runs $took ms after SIGTERM to the first (which exits $rc)"
+	# 100 ms is the figure for a release build; under the sanitizers every stop and start is slower.
+	limit=100
+	[ -n "${MPDP_TEST_SANITIZED:-}" ] && limit=2000
+	[ "$(lines "$files/to2.out" ready)" = 1 ] && [ "$took" -le "$limit" ] && [ "$rc" -eq 0 ]
+	verdict $? "the standby runs $took ms after SIGTERM to the first (which exits $rc; at most $limit)"
 	j=$(rep fwt)
 	[ "$(jq .stage.restarts <<<"$j")" = $((restarts + 1)) ] && [ "$(jq .stage.pid <<<"$j")" = "$second" ] \
 		&& [ "$(jq .stage.standby_pid <<<"$j")" = 0 ]

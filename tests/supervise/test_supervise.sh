@@ -46,7 +46,7 @@ for tool in jq ps timeout; do
 	fi
 done
 
-ctl() { timeout 30 "$ctl_bin" --name "$name" --runtime-dir "$rundir" "$@"; }
+ctl_timeout=30
 ctlc() { timeout 30 "$ctl_bin" --name "$crash" --runtime-dir "$rundir" "$@"; }
 CTL=("$ctl_bin" --name "$name" --runtime-dir "$rundir")
 # sf CTL-FN ID FIELD: a field of stage ID in `stage list --json`

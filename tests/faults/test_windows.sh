@@ -78,7 +78,8 @@ printf 'deny udp\nallow any\n' >"$files/mixed.rules"
 for w in "${windows[@]}"; do
 	read -r point kind count <<<"$w"
 	name=faults-$$-$point
-	rm -f "$files/out.pcap"
+	# Gone before the start: the shell truncates them only in the child, after the fork.
+	rm -f "$files/out.pcap" "$files/primary.out" "$files/s1.out" "$files/s1b.out"
 	"$primary" --name "$name" --runtime-dir "$rundir" --no-huge --mem 64M -l 0 \
 		--pool mbuf,n=4096,cache=32 --port-ring-size 256 \
 		--port "in,driver=pcap,rx_pcap=$traffic,pps=20000,loop=$loops" \

@@ -47,6 +47,7 @@ wait_count() {
 start_stage() {
 	local log=$1 prog=$2
 	shift 2
+	rm -f "$files/$log" # a "ready" left by an earlier process must not be read as this one's
 	"$prog" --name "$name" --runtime-dir "$rundir" "$@" >"$files/$log" 2>"$files/$log.err" </dev/null &
 	pids+=($!)
 	stage_pid=$!

@@ -28,6 +28,7 @@ trap cleanup EXIT
 . "$src/tests/lib/stage_tap.sh"
 
 start_primary() {
+	rm -f "$files/primary.out" # the last primary's "ready" must not be read as this one's
 	"$primary" --name "$name" --runtime-dir "$rundir" --no-huge --mem 96M -l 0 \
 		--pool mbuf,n=4096,cache=64 "$@" >"$files/primary.out" 2>"$files/primary.err" </dev/null &
 	pids+=($!)

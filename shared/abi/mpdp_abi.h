@@ -30,7 +30,7 @@
 #include "mpdp_config.h"
 
 #define MPDP_ABI_MAGIC 0x5044504dU /* "MPDP" little-endian */
-#define MPDP_ABI_MAJOR 2
+#define MPDP_ABI_MAJOR 3
 #define MPDP_ABI_MINOR 0
 
 #define MPDP_NAME_MAX 32           /* names include the terminating NUL */

@@ -39,7 +39,17 @@ enum mpdp_ring_flags {
 	 * effect, and free the side (doc/faults.md). A single side is unchanged.
 	 */
 	MPDP_RING_F_RECOVER = 1u << 2,
-	MPDP_RING_F_ALL_ = MPDP_RING_F_SP_ENQ | MPDP_RING_F_SC_DEQ | MPDP_RING_F_RECOVER,
+	/**
+	 * Never biased: a multi side always claims with a compare-and-swap.
+	 * By default a multi side is biased to the first thread that uses it,
+	 * which then runs it as a single side until another thread comes
+	 * (see "Biased sides" in ring_pvt.h and doc/memory.md). Give this flag
+	 * when several threads use the side from the start, or when a thread
+	 * that shares no PID namespace with the others (a VM's) uses it.
+	 */
+	MPDP_RING_F_UNBIASED = 1u << 3,
+	MPDP_RING_F_ALL_ = MPDP_RING_F_SP_ENQ | MPDP_RING_F_SC_DEQ | MPDP_RING_F_RECOVER |
+			   MPDP_RING_F_UNBIASED,
 };
 
 /** Owner word of a recoverable side taken by a caller with no journal. */
@@ -54,7 +64,20 @@ struct mpdp_ring_headtail {
 	_Atomic uint32_t tail;
 	_Atomic uint32_t other_tail; /* this side's last view of the other side's tail */
 	_Atomic uint32_t owner;      /* recoverable side: worker id + 1 of the caller in it, 0 when free */
+	_Atomic uint32_t bias;       /* multi side: the thread (tid) it is biased to, or MPDP_RING_BIAS_* */
+	_Atomic uint32_t busy;       /* 1 while the biased thread is in an operation */
 };
+
+/** Bias words of a side: none yet, being revoked, shared (claimed by compare-and-swap). */
+#define MPDP_RING_BIAS_NONE 0xfffffffdu
+#define MPDP_RING_BIAS_REVOKING 0xfffffffeu
+#define MPDP_RING_BIAS_SHARED 0xffffffffu
+
+/* This thread's id for biased sides; 0 until its first slow path (and in a fork child). */
+extern __thread uint32_t mpdp__ring_self __attribute__((tls_model("initial-exec")));
+
+/* The slow path of mpdp__ring_bias_enter(): take a free bias, or revoke another thread's. */
+int mpdp__ring_bias_slow(struct mpdp_ring_headtail *side);
 
 /**
  * A ring. The producer and consumer pairs sit two cache lines apart, so
@@ -123,6 +146,14 @@ int mpdp_ring_lookup(struct mpdp_shm *shm, const char *name, struct mpdp_ring **
  */
 int mpdp_ring_delete(struct mpdp_shm *shm, struct mpdp_ring *r);
 
+/**
+ * Which thread a multi side is biased to (see MPDP_RING_F_UNBIASED).
+ *
+ * @param consumers  0 for the producer side, 1 for the consumer side
+ * @return its tid, or 0 when the side is single, shared or not used yet
+ */
+uint32_t mpdp_ring_bias(const struct mpdp_ring *r, int consumers);
+
 /** Print the ring's state. */
 void mpdp_ring_dump(FILE *f, const struct mpdp_ring *r);
 
@@ -134,7 +165,7 @@ void mpdp_ring_dump(FILE *f, const struct mpdp_ring *r);
  *                    of the consumers)
  * @return @p n or 0
  */
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp_ring_enqueue_bulk(struct mpdp_ring *r, void *const *objs, unsigned n, unsigned *free_space)
 {
 	return mpdp__ring_enqueue_j(r, NULL, objs, n, 1, free_space);
@@ -145,7 +176,7 @@ mpdp_ring_enqueue_bulk(struct mpdp_ring *r, void *const *objs, unsigned n, unsig
  *
  * @return how many were enqueued
  */
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp_ring_enqueue_burst(struct mpdp_ring *r, void *const *objs, unsigned n, unsigned *free_space)
 {
 	return mpdp__ring_enqueue_j(r, NULL, objs, n, 0, free_space);
@@ -158,7 +189,7 @@ mpdp_ring_enqueue_burst(struct mpdp_ring *r, void *const *objs, unsigned n, unsi
  *                   least that many, as for free_space)
  * @return @p n or 0
  */
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp_ring_dequeue_bulk(struct mpdp_ring *r, void **objs, unsigned n, unsigned *available)
 {
 	return mpdp__ring_dequeue_j(r, NULL, objs, n, 1, available);
@@ -169,7 +200,7 @@ mpdp_ring_dequeue_bulk(struct mpdp_ring *r, void **objs, unsigned n, unsigned *a
  *
  * @return how many were dequeued
  */
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp_ring_dequeue_burst(struct mpdp_ring *r, void **objs, unsigned n, unsigned *available)
 {
 	return mpdp__ring_dequeue_j(r, NULL, objs, n, 0, available);
@@ -182,28 +213,28 @@ mpdp_ring_dequeue_burst(struct mpdp_ring *r, void **objs, unsigned n, unsigned *
  * called mpdp_journal_done(). @p j may be NULL (an anonymous caller, whose
  * death in the middle of an operation cannot be repaired).
  */
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp_ring_enqueue_bulk_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void *const *objs,
 			 unsigned n, unsigned *free_space)
 {
 	return mpdp__ring_enqueue_j(r, j, objs, n, 1, free_space);
 }
 
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp_ring_enqueue_burst_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void *const *objs,
 			  unsigned n, unsigned *free_space)
 {
 	return mpdp__ring_enqueue_j(r, j, objs, n, 0, free_space);
 }
 
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp_ring_dequeue_bulk_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void **objs, unsigned n,
 			 unsigned *available)
 {
 	return mpdp__ring_dequeue_j(r, j, objs, n, 1, available);
 }
 
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp_ring_dequeue_burst_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void **objs, unsigned n,
 			  unsigned *available)
 {

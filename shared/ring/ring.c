@@ -1,10 +1,102 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mpdp_ring.h"
 #include "mpdp_shm.h"
+
+__thread uint32_t mpdp__ring_self __attribute__((tls_model("initial-exec")));
+
+/* A fork child's only thread has another tid than the thread it copies. */
+static void
+forget_self(void)
+{
+	mpdp__ring_self = 0;
+}
+
+__attribute__((constructor)) static void
+ring_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_self);
+}
+
+static int
+membarrier_global_works(void)
+{
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0);
+
+	return cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL);
+}
+
+/* Biased sides (ring_pvt.h): a free bias is taken, another thread's revoked. */
+int
+mpdp__ring_bias_slow(struct mpdp_ring_headtail *side)
+{
+	uint32_t self = mpdp__ring_self, bias;
+	unsigned spins = 0;
+
+	if (self == 0)
+		self = mpdp__ring_self = (uint32_t)syscall(SYS_gettid);
+	for (;;) {
+		bias = atomic_load_explicit(&side->bias, memory_order_acquire);
+		if (bias == MPDP_RING_BIAS_SHARED)
+			return 0;
+		if (bias == self) {
+			atomic_store_explicit(&side->busy, 1, memory_order_relaxed); /* B1 */
+			atomic_signal_fence(memory_order_seq_cst);
+			if (atomic_load_explicit(&side->bias, memory_order_relaxed) == self)
+				return 1;
+			atomic_store_explicit(&side->busy, 0, memory_order_release);
+			continue;
+		}
+		if (bias == MPDP_RING_BIAS_NONE) {
+			atomic_compare_exchange_strong_explicit(&side->bias, &bias, self,
+								memory_order_acq_rel, memory_order_relaxed);
+			continue;
+		}
+		if (bias != MPDP_RING_BIAS_REVOKING &&
+		    atomic_compare_exchange_strong_explicit(&side->bias, &bias, MPDP_RING_BIAS_REVOKING,
+							    memory_order_acq_rel, memory_order_relaxed)) {
+			/*
+			 * Every CPU runs a full barrier: the owner's busy = 1 is
+			 * visible below, or its check after it sees REVOKING. A
+			 * kernel that offered the call at init and now refuses it
+			 * leaves no proof; a pause far longer than a store buffer
+			 * takes to drain is the best there is.
+			 */
+			if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0) != 0)
+				nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+			while (atomic_load_explicit(&side->busy, memory_order_acquire) != 0) {
+				if (++spins % MPDP__RING_SPINS_BEFORE_YIELD == 0)
+					sched_yield();
+				else
+					mpdp__ring_pause();
+			}
+			atomic_store_explicit(&side->bias, MPDP_RING_BIAS_SHARED, memory_order_release);
+			return 0;
+		}
+		/* Another thread revokes: wait for it to say shared. */
+		if (++spins % MPDP__RING_SPINS_BEFORE_YIELD == 0)
+			sched_yield();
+		else
+			mpdp__ring_pause();
+	}
+}
+
+uint32_t
+mpdp_ring_bias(const struct mpdp_ring *r, int consumers)
+{
+	uint32_t bias = atomic_load(consumers ? &r->cons.bias : &r->prod.bias);
+
+	return bias >= MPDP_RING_BIAS_NONE ? 0 : bias;
+}
 
 size_t
 mpdp_ring_memsize(unsigned count)
@@ -17,6 +109,8 @@ mpdp_ring_memsize(unsigned count)
 int
 mpdp_ring_init(struct mpdp_ring *r, const char *name, unsigned count, unsigned flags)
 {
+	int unbiased;
+
 	if (mpdp_ring_memsize(count) == 0 || (flags & ~(unsigned)MPDP_RING_F_ALL_) != 0 ||
 	    name == NULL || strlen(name) >= MPDP_NAME_MAX ||
 	    ((uintptr_t)r % _Alignof(struct mpdp_ring)) != 0)
@@ -35,6 +129,14 @@ mpdp_ring_init(struct mpdp_ring *r, const char *name, unsigned count, unsigned f
 	atomic_init(&r->cons.other_tail, 0);
 	atomic_init(&r->prod.owner, 0);
 	atomic_init(&r->cons.owner, 0);
+	/* A recoverable side has its own owner word; a single side no claim to bias. */
+	unbiased = (flags & (MPDP_RING_F_UNBIASED | MPDP_RING_F_RECOVER)) || !membarrier_global_works();
+	atomic_init(&r->prod.bias, unbiased || (flags & MPDP_RING_F_SP_ENQ) ? MPDP_RING_BIAS_SHARED
+									   : MPDP_RING_BIAS_NONE);
+	atomic_init(&r->cons.bias, unbiased || (flags & MPDP_RING_F_SC_DEQ) ? MPDP_RING_BIAS_SHARED
+									   : MPDP_RING_BIAS_NONE);
+	atomic_init(&r->prod.busy, 0);
+	atomic_init(&r->cons.busy, 0);
 	return 0;
 }
 
@@ -125,12 +227,13 @@ void
 mpdp_ring_dump(FILE *f, const struct mpdp_ring *r)
 {
 	fprintf(f, "ring %s: size %u, %s/%s%s, prod %" PRIu32 "/%" PRIu32 ", cons %" PRIu32 "/%" PRIu32
-		", used %u, free %u, owners %" PRIu32 "/%" PRIu32 "\n",
+		", used %u, free %u, owners %" PRIu32 "/%" PRIu32 ", biased to %" PRIu32 "/%" PRIu32 "\n",
 		r->name, r->size, (r->flags & MPDP_RING_F_SP_ENQ) ? "SP" : "MP",
 		(r->flags & MPDP_RING_F_SC_DEQ) ? "SC" : "MC",
 		(r->flags & MPDP_RING_F_RECOVER) ? " recoverable" : "",
 		atomic_load(&r->prod.head), atomic_load(&r->prod.tail),
 		atomic_load(&r->cons.head), atomic_load(&r->cons.tail),
 		mpdp_ring_count(r), mpdp_ring_free_count(r),
-		atomic_load(&r->prod.owner), atomic_load(&r->cons.owner));
+		atomic_load(&r->prod.owner), atomic_load(&r->cons.owner), mpdp_ring_bias(r, 0),
+		mpdp_ring_bias(r, 1));
 }

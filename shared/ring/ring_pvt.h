@@ -29,6 +29,28 @@
  * (possible when several claimers race to store it, or for a claimer whose
  * head is stale) is detected by the range check and read again. Across two
  * cores each side thus stops pulling the other's cache line on every call.
+ *
+ * Biased sides. A multi side's compare-and-swap is a locked instruction,
+ * and across cores it waits for the caller's previous stores (the last
+ * tail, slots the other side has read) to reach the other core: most of the
+ * difference between a multi and a single side. Most multi sides are used
+ * by one thread at a time, so a side is biased to the first thread that
+ * claims it (bias = its tid, by one compare-and-swap), and that thread runs
+ * it as a single side, without a locked instruction:
+ *
+ *   B1 busy = 1; compiler barrier; bias == self?  (else busy = 0, shared path)
+ *   B2 ... the operation, as a single side ...
+ *   B3 busy = 0 (release)
+ *
+ * Another thread revokes the bias once and for all: bias = REVOKING (by
+ * compare-and-swap, so one revoker), membarrier(MEMBARRIER_CMD_GLOBAL), wait
+ * for busy == 0 (acquire, pairs with B3), bias = SHARED (release). The
+ * membarrier() is the other half of B1's Dekker pair: it runs a full barrier
+ * on every CPU, so either the owner's busy = 1 is seen by the revoker's wait,
+ * or the owner's check sees REVOKING. The owner thus pays no barrier, and
+ * the revoker pays one system call for the life of the ring. A side stays
+ * shared from then on. Threads are told apart by tid (unique among the live
+ * threads of a PID namespace); a fork child starts with no id.
  */
 #ifndef MPDP_RING_PVT_H
 #define MPDP_RING_PVT_H
@@ -36,6 +58,9 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+
+/* The classic fast path is inlined wherever it is used, however many call sites a caller has: a call costs more than a short burst. */
+#define MPDP__RING_ALWAYS_INLINE static inline __attribute__((always_inline))
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -52,7 +77,7 @@
  * reading the real tail only when the view is short of @need or outside
  * [0, capacity].
  */
-static inline uint32_t
+MPDP__RING_ALWAYS_INLINE uint32_t
 mpdp__ring_room(const struct mpdp_ring *r, struct mpdp_ring_headtail *own,
 		const struct mpdp_ring_headtail *other, uint32_t head, uint32_t base, uint32_t need)
 {
@@ -70,8 +95,8 @@ mpdp__ring_room(const struct mpdp_ring *r, struct mpdp_ring_headtail *own,
 }
 
 /* Claim up to @n slots for writing; returns how many (0 or n when @fixed). */
-static inline unsigned
-mpdp__ring_prod_claim(struct mpdp_ring *r, unsigned n, int fixed,
+MPDP__RING_ALWAYS_INLINE unsigned
+mpdp__ring_prod_claim(struct mpdp_ring *r, unsigned n, int fixed, int single,
 		      uint32_t *old_head, unsigned *free_space)
 {
 	const uint32_t need = n < r->capacity ? n : r->capacity;
@@ -84,7 +109,7 @@ mpdp__ring_prod_claim(struct mpdp_ring *r, unsigned n, int fixed,
 		want = n <= free_n ? n : fixed ? 0 : free_n;
 		if (want == 0)
 			break;
-		if (r->flags & MPDP_RING_F_SP_ENQ) {
+		if (single) {
 			atomic_store_explicit(&r->prod.head, head + want, memory_order_relaxed);
 			break;
 		}
@@ -100,8 +125,8 @@ mpdp__ring_prod_claim(struct mpdp_ring *r, unsigned n, int fixed,
 }
 
 /* Claim up to @n published slots for reading. */
-static inline unsigned
-mpdp__ring_cons_claim(struct mpdp_ring *r, unsigned n, int fixed,
+MPDP__RING_ALWAYS_INLINE unsigned
+mpdp__ring_cons_claim(struct mpdp_ring *r, unsigned n, int fixed, int single,
 		      uint32_t *old_head, unsigned *available)
 {
 	const uint32_t need = n < r->capacity ? n : r->capacity;
@@ -114,7 +139,7 @@ mpdp__ring_cons_claim(struct mpdp_ring *r, unsigned n, int fixed,
 		want = n <= used ? n : fixed ? 0 : used;
 		if (want == 0)
 			break;
-		if (r->flags & MPDP_RING_F_SC_DEQ) {
+		if (single) {
 			atomic_store_explicit(&r->cons.head, head + want, memory_order_relaxed);
 			break;
 		}
@@ -137,7 +162,7 @@ mpdp__ring_cons_claim(struct mpdp_ring *r, unsigned n, int fixed,
 #define MPDP__RING_SPINS_BEFORE_YIELD 1024
 
 /* Publish [old, old + n) once every earlier claimer has published (A4, R1/R2). */
-static inline void
+MPDP__RING_ALWAYS_INLINE void
 mpdp__ring_publish(_Atomic uint32_t *tail, uint32_t old, unsigned n, int single)
 {
 	if (!single) {
@@ -153,7 +178,7 @@ mpdp__ring_publish(_Atomic uint32_t *tail, uint32_t old, unsigned n, int single)
 	atomic_store_explicit(tail, old + n, memory_order_release); /* R1 or R2 */
 }
 
-static inline void
+MPDP__RING_ALWAYS_INLINE void
 mpdp__ring_copy_in(struct mpdp_ring *r, uint32_t head, void *const *objs, unsigned n)
 {
 	void **slots = r->slots;
@@ -177,7 +202,7 @@ mpdp__ring_copy_in(struct mpdp_ring *r, uint32_t head, void *const *objs, unsign
 		slots[idx] = objs[i];
 }
 
-static inline void
+MPDP__RING_ALWAYS_INLINE void
 mpdp__ring_copy_out(const struct mpdp_ring *r, uint32_t head, void **objs, unsigned n)
 {
 	void *const *slots = r->slots;
@@ -201,31 +226,92 @@ mpdp__ring_copy_out(const struct mpdp_ring *r, uint32_t head, void **objs, unsig
 		objs[i] = slots[idx];
 }
 
-static inline unsigned
+/* 1 when the multi side @side is biased to this thread, now busy (B1); 0: take the shared path. */
+MPDP__RING_ALWAYS_INLINE int
+mpdp__ring_bias_enter(struct mpdp_ring_headtail *side)
+{
+	const uint32_t self = mpdp__ring_self;
+	uint32_t bias = atomic_load_explicit(&side->bias, memory_order_acquire);
+
+	if (bias == self) {
+		atomic_store_explicit(&side->busy, 1, memory_order_relaxed);
+		/* The store-load order the check needs is the revoker's membarrier()'s to give. */
+		atomic_signal_fence(memory_order_seq_cst);
+		if (atomic_load_explicit(&side->bias, memory_order_relaxed) == self)
+			return 1;
+		atomic_store_explicit(&side->busy, 0, memory_order_release);
+	} else if (bias == MPDP_RING_BIAS_SHARED) {
+		return 0;
+	}
+	return mpdp__ring_bias_slow(side);
+}
+
+MPDP__RING_ALWAYS_INLINE void
+mpdp__ring_bias_leave(struct mpdp_ring_headtail *side)
+{
+	atomic_store_explicit(&side->busy, 0, memory_order_release); /* B3 */
+}
+
+/*
+ * Whether a multi side's call would move nothing (a consumer's empty ring, a
+ * producer's full one), told without entering the side, so that an idle poll
+ * costs what it did before biasing. A head read outside the side is at worst
+ * old, which over-states the room: the answer "nothing" is always right.
+ */
+MPDP__RING_ALWAYS_INLINE int
+mpdp__ring_idle(struct mpdp_ring *r, struct mpdp_ring_headtail *own,
+		const struct mpdp_ring_headtail *other, uint32_t base, unsigned n, int fixed,
+		unsigned *left)
+{
+	const uint32_t head = atomic_load_explicit(&own->head, memory_order_acquire); /* A3 */
+	const uint32_t room = mpdp__ring_room(r, own, other, head, base, n < r->capacity ? n : r->capacity);
+
+	if (room != 0 && (!fixed || room >= n))
+		return 0;
+	if (left != NULL)
+		*left = room;
+	return 1;
+}
+
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp__ring_enqueue(struct mpdp_ring *r, void *const *objs, unsigned n, int fixed,
 		   unsigned *free_space)
 {
+	if (!(r->flags & MPDP_RING_F_SP_ENQ) &&
+	    mpdp__ring_idle(r, &r->prod, &r->cons, r->capacity, n, fixed, free_space))
+		return 0;
+	const int biased = !(r->flags & MPDP_RING_F_SP_ENQ) && mpdp__ring_bias_enter(&r->prod);
+	const int single = biased || (r->flags & MPDP_RING_F_SP_ENQ);
 	uint32_t head;
 
-	n = mpdp__ring_prod_claim(r, n, fixed, &head, free_space);
-	if (n == 0)
-		return 0;
-	mpdp__ring_copy_in(r, head, objs, n);
-	mpdp__ring_publish(&r->prod.tail, head, n, r->flags & MPDP_RING_F_SP_ENQ);
+	n = mpdp__ring_prod_claim(r, n, fixed, single, &head, free_space);
+	if (n != 0) {
+		mpdp__ring_copy_in(r, head, objs, n);
+		mpdp__ring_publish(&r->prod.tail, head, n, single);
+	}
+	if (biased)
+		mpdp__ring_bias_leave(&r->prod);
 	return n;
 }
 
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp__ring_dequeue(struct mpdp_ring *r, void **objs, unsigned n, int fixed,
 		   unsigned *available)
 {
+	if (!(r->flags & MPDP_RING_F_SC_DEQ) &&
+	    mpdp__ring_idle(r, &r->cons, &r->prod, 0, n, fixed, available))
+		return 0;
+	const int biased = !(r->flags & MPDP_RING_F_SC_DEQ) && mpdp__ring_bias_enter(&r->cons);
+	const int single = biased || (r->flags & MPDP_RING_F_SC_DEQ);
 	uint32_t head;
 
-	n = mpdp__ring_cons_claim(r, n, fixed, &head, available);
-	if (n == 0)
-		return 0;
-	mpdp__ring_copy_out(r, head, objs, n);
-	mpdp__ring_publish(&r->cons.tail, head, n, r->flags & MPDP_RING_F_SC_DEQ);
+	n = mpdp__ring_cons_claim(r, n, fixed, single, &head, available);
+	if (n != 0) {
+		mpdp__ring_copy_out(r, head, objs, n);
+		mpdp__ring_publish(&r->cons.tail, head, n, single);
+	}
+	if (biased)
+		mpdp__ring_bias_leave(&r->cons);
 	return n;
 }
 
@@ -339,7 +425,7 @@ mpdp__ring_dequeue_locked(struct mpdp_ring *r, struct mpdp_abi_journal *j, void 
 	return want;
 }
 
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp__ring_enqueue_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void *const *objs,
 		     unsigned n, int fixed, unsigned *free_space)
 {
@@ -348,7 +434,7 @@ mpdp__ring_enqueue_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void *cons
 	return mpdp__ring_enqueue(r, objs, n, fixed, free_space);
 }
 
-static inline unsigned
+MPDP__RING_ALWAYS_INLINE unsigned
 mpdp__ring_dequeue_j(struct mpdp_ring *r, struct mpdp_abi_journal *j, void **objs, unsigned n,
 		     int fixed, unsigned *available)
 {

@@ -16,6 +16,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,12 +25,20 @@
 #include "mpdp_shm.h"
 #include "test_instance.h"
 
-/* Each mode also recoverable: its multi sides taken one caller at a time (doc/faults.md). */
+/*
+ * Each mode also unbiased (every multi claim a compare-and-swap) and
+ * recoverable (multi sides taken one caller at a time, doc/faults.md). In
+ * the default mode a multi side is biased to its first user and revoked by
+ * the second.
+ */
 static const unsigned all_modes[] = {
 	0,
 	MPDP_RING_F_SP_ENQ,
 	MPDP_RING_F_SC_DEQ,
 	MPDP_RING_F_SP_ENQ | MPDP_RING_F_SC_DEQ,
+	MPDP_RING_F_UNBIASED,
+	MPDP_RING_F_UNBIASED | MPDP_RING_F_SP_ENQ,
+	MPDP_RING_F_UNBIASED | MPDP_RING_F_SC_DEQ,
 	MPDP_RING_F_RECOVER,
 	MPDP_RING_F_RECOVER | MPDP_RING_F_SP_ENQ,
 	MPDP_RING_F_RECOVER | MPDP_RING_F_SC_DEQ,
@@ -318,7 +328,7 @@ test_threads_lose_nothing_in_any_mode(void **state)
 
 /* The same through shared memory: producers and consumers are forked processes. */
 static void
-test_processes_lose_nothing_through_shared_ring(void **state)
+run_process_stress(unsigned flags)
 {
 	struct test_instance ti;
 	struct mpdp_ring *r;
@@ -326,9 +336,8 @@ test_processes_lose_nothing_through_shared_ring(void **state)
 	pid_t pids[STRESS_PRODUCERS + STRESS_CONSUMERS];
 	void *mem;
 
-	(void)state;
 	test_instance_create(&ti, "ringproc", 0, 0);
-	assert_int_equal(mpdp_ring_create(ti.shm, "stress", 512, MPDP_RING_F_RECOVER, -1, &r), 0);
+	assert_int_equal(mpdp_ring_create(ti.shm, "stress", 512, flags, -1, &r), 0);
 	assert_int_equal(mpdp_shm_memzone_reserve(ti.shm, "counter", 64, 0, -1, MPDP_MZ_KIND_RAW, &mem), 0);
 	consumed = mem;
 	for (unsigned i = 0; i < STRESS_PRODUCERS + STRESS_CONSUMERS; i++) {
@@ -361,6 +370,145 @@ test_processes_lose_nothing_through_shared_ring(void **state)
 	assert_int_equal(atomic_load(consumed), stress_count * STRESS_PRODUCERS);
 	assert_int_equal(mpdp_ring_count(r), 0);
 	test_instance_destroy(&ti);
+}
+
+/* Recoverable, and biased: a side biased to one process is revoked by another's first call. */
+static void
+test_processes_lose_nothing_through_shared_ring(void **state)
+{
+	(void)state;
+	run_process_stress(MPDP_RING_F_RECOVER);
+	run_process_stress(0);
+}
+
+static uint32_t
+my_tid(void)
+{
+	return (uint32_t)syscall(SYS_gettid);
+}
+
+static void
+test_a_multi_side_is_biased_to_its_one_user(void **state)
+{
+	static const unsigned never[] = { MPDP_RING_F_UNBIASED, MPDP_RING_F_RECOVER,
+					  MPDP_RING_F_SP_ENQ | MPDP_RING_F_SC_DEQ };
+	struct mpdp_ring *r = ring_new(64, 0);
+	void *objs[4] = { &objs[0], &objs[1], &objs[2], &objs[3] }, *out[4];
+
+	(void)state;
+	assert_int_equal(mpdp_ring_bias(r, 0), 0);
+	assert_int_equal(mpdp_ring_bias(r, 1), 0);
+	/* A poll of an empty ring does not take the bias. */
+	assert_int_equal(mpdp_ring_dequeue_burst(r, out, 4, NULL), 0);
+	assert_int_equal(mpdp_ring_bias(r, 1), 0);
+	assert_int_equal(mpdp_ring_enqueue_bulk(r, objs, 4, NULL), 4);
+	assert_int_equal(mpdp_ring_bias(r, 0), my_tid());
+	assert_int_equal(mpdp_ring_dequeue_burst(r, out, 4, NULL), 4);
+	assert_int_equal(mpdp_ring_bias(r, 1), my_tid());
+	assert_memory_equal(out, objs, sizeof(objs));
+	free(r);
+	for (unsigned i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		r = ring_new(64, never[i]);
+		assert_int_equal(mpdp_ring_enqueue_bulk(r, objs, 4, NULL), 4);
+		assert_int_equal(mpdp_ring_dequeue_bulk(r, out, 4, NULL), 4);
+		assert_int_equal(mpdp_ring_bias(r, 0), 0);
+		assert_int_equal(mpdp_ring_bias(r, 1), 0);
+		free(r);
+	}
+}
+
+static void *
+enqueue_one(void *arg)
+{
+	struct mpdp_ring *r = arg;
+	void *obj = (void *)(uintptr_t)2;
+
+	return (void *)(uintptr_t)mpdp_ring_enqueue_bulk(r, &obj, 1, NULL);
+}
+
+static void
+test_a_second_thread_revokes_the_bias(void **state)
+{
+	struct mpdp_ring *r = ring_new(64, 0);
+	void *obj = (void *)(uintptr_t)1, *out[3];
+	pthread_t t;
+	void *moved;
+
+	(void)state;
+	assert_int_equal(mpdp_ring_enqueue_bulk(r, &obj, 1, NULL), 1);
+	assert_int_equal(mpdp_ring_bias(r, 0), my_tid());
+	pthread_create(&t, NULL, enqueue_one, r);
+	pthread_join(t, &moved);
+	assert_int_equal((uintptr_t)moved, 1);
+	/* Shared for good: the first owner claims by compare-and-swap too. */
+	assert_int_equal(mpdp_ring_bias(r, 0), 0);
+	obj = (void *)(uintptr_t)3;
+	assert_int_equal(mpdp_ring_enqueue_bulk(r, &obj, 1, NULL), 1);
+	assert_int_equal(mpdp_ring_bias(r, 0), 0);
+	assert_int_equal(mpdp_ring_dequeue_bulk(r, out, 3, NULL), 3);
+	assert_ptr_equal(out[0], (void *)(uintptr_t)1);
+	assert_ptr_equal(out[1], (void *)(uintptr_t)2);
+	assert_ptr_equal(out[2], (void *)(uintptr_t)3);
+	free(r);
+}
+
+/* A fork child runs on another tid than the parent thread whose memory it copies. */
+static void
+test_a_fork_child_is_not_the_owner(void **state)
+{
+	size_t len = (mpdp_ring_memsize(64) + 4095) & ~(size_t)4095;
+	struct mpdp_ring *r = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *obj = (void *)(uintptr_t)1, *out[2];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_true(r != MAP_FAILED);
+	assert_int_equal(mpdp_ring_init(r, "fork", 64, 0), 0);
+	assert_int_equal(mpdp_ring_enqueue_bulk(r, &obj, 1, NULL), 1);
+	assert_int_equal(mpdp_ring_bias(r, 0), my_tid());
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		void *two = (void *)(uintptr_t)2;
+
+		_exit(mpdp_ring_enqueue_bulk(r, &two, 1, NULL) == 1 && mpdp_ring_bias(r, 0) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(mpdp_ring_bias(r, 0), 0);
+	assert_int_equal(mpdp_ring_dequeue_bulk(r, out, 2, NULL), 2);
+	assert_ptr_equal(out[0], (void *)(uintptr_t)1);
+	assert_ptr_equal(out[1], (void *)(uintptr_t)2);
+	munmap(r, len);
+}
+
+/* A second producer arrives while the first, biased, streams: the revocation meets it mid-call. */
+static void
+test_revocation_mid_stream_loses_nothing(void **state)
+{
+	struct stress s = { .r = ring_new(256, 0), .per_producer = stress_count };
+	struct stress_thread pt[STRESS_PRODUCERS] = { 0 }, ct = { .s = &s };
+	pthread_t p[STRESS_PRODUCERS], c;
+
+	(void)state;
+	pthread_create(&c, NULL, consumer_thread, &ct);
+	pt[0] = (struct stress_thread){ .s = &s, .id = 0 };
+	pthread_create(&p[0], NULL, producer_thread, &pt[0]);
+	while (atomic_load(&s.consumed) < stress_count / 4)
+		sched_yield();
+	assert_int_not_equal(mpdp_ring_bias(s.r, 0), 0);
+	pt[1] = (struct stress_thread){ .s = &s, .id = 1 };
+	pthread_create(&p[1], NULL, producer_thread, &pt[1]);
+	for (unsigned i = 0; i < STRESS_PRODUCERS; i++)
+		pthread_join(p[i], NULL);
+	pthread_join(c, NULL);
+	assert_int_equal(atomic_load(&s.failed), 0);
+	assert_int_equal(mpdp_ring_bias(s.r, 0), 0);
+	for (unsigned i = 0; i < STRESS_PRODUCERS; i++)
+		assert_int_equal(ct.last_seen[i], stress_count);
+	free(s.r);
 }
 
 static void
@@ -398,6 +546,10 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_create_lookup_delete_by_name),
 		cmocka_unit_test(test_threads_lose_nothing_in_any_mode),
 		cmocka_unit_test(test_processes_lose_nothing_through_shared_ring),
+		cmocka_unit_test(test_a_multi_side_is_biased_to_its_one_user),
+		cmocka_unit_test(test_a_second_thread_revokes_the_bias),
+		cmocka_unit_test(test_a_fork_child_is_not_the_owner),
+		cmocka_unit_test(test_revocation_mid_stream_loses_nothing),
 	};
 	const struct CMUnitTest stress[] = {
 		cmocka_unit_test(test_threads_lose_nothing_in_any_mode),

@@ -84,6 +84,7 @@ mpdp__pool_put(struct mpdp_pool *pool, unsigned wid, void *const *objs, unsigned
 {
 	struct mpdp_pool_cache *c = mpdp__pool_cache(pool, wid);
 	struct mpdp_abi_journal *j = mpdp__pool_journal(pool, wid);
+	void **dst;
 	uint32_t len;
 
 	if (c == NULL || n > pool->cache_size) {
@@ -106,8 +107,10 @@ mpdp__pool_put(struct mpdp_pool *pool, unsigned wid, void *const *objs, unsigned
 		j->n = n;
 		__atomic_store_n(&j->state, MPDP_JOURNAL_ARMED, __ATOMIC_RELEASE);
 	}
+	/* A pointer, not len + i (which may wrap in 32 bits), lets the copy be vectorized. */
+	dst = &c->objs[len];
 	for (unsigned i = 0; i < n; i++)
-		c->objs[len + i] = objs[i];
+		dst[i] = objs[i];
 	MPDP_FAULT_POINT(MPDP_FAULT_MID_CACHE_PUT);
 	mpdp__pool_cache_len(c, len + n); /* the put took effect */
 }

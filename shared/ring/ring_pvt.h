@@ -338,12 +338,19 @@ mpdp__ring_lock(struct mpdp_ring_headtail *side, uint32_t me)
 
 	while (!atomic_compare_exchange_weak_explicit(&side->owner, &free_, me, memory_order_acquire,
 						      memory_order_relaxed)) {
+		/*
+		 * Wait reading, not retrying the swap: a waiter that keeps
+		 * taking the line exclusive delays the owner's release. Its
+		 * owner may be preempted here, or dead until the primary
+		 * frees the side.
+		 */
+		do {
+			if (++spins % MPDP__RING_SPINS_BEFORE_YIELD == 0)
+				sched_yield();
+			else
+				mpdp__ring_pause();
+		} while (atomic_load_explicit(&side->owner, memory_order_relaxed) != 0);
 		free_ = 0;
-		/* Its owner may be preempted here, or dead until the primary frees the side. */
-		if (++spins % MPDP__RING_SPINS_BEFORE_YIELD == 0)
-			sched_yield();
-		else
-			mpdp__ring_pause();
 	}
 }
 

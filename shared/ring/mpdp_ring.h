@@ -64,7 +64,7 @@ struct mpdp_ring_headtail {
 	_Atomic uint32_t tail;
 	_Atomic uint32_t other_tail; /* this side's last view of the other side's tail */
 	_Atomic uint32_t owner;      /* recoverable side: worker id + 1 of the caller in it, 0 when free */
-	_Atomic uint32_t bias;       /* multi side: the thread (tid) it is biased to, or MPDP_RING_BIAS_* */
+	_Atomic uint32_t bias;       /* multi side: the tid it is biased to, or MPDP_RING_BIAS_* */
 	_Atomic uint32_t busy;       /* 1 while the biased thread is in an operation */
 };
 

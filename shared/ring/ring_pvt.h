@@ -59,7 +59,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* The classic fast path is inlined wherever it is used, however many call sites a caller has: a call costs more than a short burst. */
+/* The classic fast path is inlined at every call site: a call costs more than a short burst. */
 #define MPDP__RING_ALWAYS_INLINE static inline __attribute__((always_inline))
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -263,8 +263,9 @@ mpdp__ring_idle(struct mpdp_ring *r, struct mpdp_ring_headtail *own,
 		const struct mpdp_ring_headtail *other, uint32_t base, unsigned n, int fixed,
 		unsigned *left)
 {
+	const uint32_t need = n < r->capacity ? n : r->capacity;
 	const uint32_t head = atomic_load_explicit(&own->head, memory_order_acquire); /* A3 */
-	const uint32_t room = mpdp__ring_room(r, own, other, head, base, n < r->capacity ? n : r->capacity);
+	const uint32_t room = mpdp__ring_room(r, own, other, head, base, need);
 
 	if (room != 0 && (!fixed || room >= n))
 		return 0;
@@ -273,24 +274,47 @@ mpdp__ring_idle(struct mpdp_ring *r, struct mpdp_ring_headtail *own,
 	return 1;
 }
 
+/* One claim, copy and publish, as a single side or as a multi one. */
+MPDP__RING_ALWAYS_INLINE unsigned
+mpdp__ring_enqueue_as(struct mpdp_ring *r, void *const *objs, unsigned n, int fixed,
+		      unsigned *free_space, int single)
+{
+	uint32_t head;
+
+	n = mpdp__ring_prod_claim(r, n, fixed, single, &head, free_space);
+	if (n == 0)
+		return 0;
+	mpdp__ring_copy_in(r, head, objs, n);
+	mpdp__ring_publish(&r->prod.tail, head, n, single);
+	return n;
+}
+
+MPDP__RING_ALWAYS_INLINE unsigned
+mpdp__ring_dequeue_as(struct mpdp_ring *r, void **objs, unsigned n, int fixed,
+		      unsigned *available, int single)
+{
+	uint32_t head;
+
+	n = mpdp__ring_cons_claim(r, n, fixed, single, &head, available);
+	if (n == 0)
+		return 0;
+	mpdp__ring_copy_out(r, head, objs, n);
+	mpdp__ring_publish(&r->cons.tail, head, n, single);
+	return n;
+}
+
 MPDP__RING_ALWAYS_INLINE unsigned
 mpdp__ring_enqueue(struct mpdp_ring *r, void *const *objs, unsigned n, int fixed,
 		   unsigned *free_space)
 {
-	if (!(r->flags & MPDP_RING_F_SP_ENQ) &&
-	    mpdp__ring_idle(r, &r->prod, &r->cons, r->capacity, n, fixed, free_space))
+	if (r->flags & MPDP_RING_F_SP_ENQ)
+		return mpdp__ring_enqueue_as(r, objs, n, fixed, free_space, 1);
+	if (mpdp__ring_idle(r, &r->prod, &r->cons, r->capacity, n, fixed, free_space))
 		return 0;
-	const int biased = !(r->flags & MPDP_RING_F_SP_ENQ) && mpdp__ring_bias_enter(&r->prod);
-	const int single = biased || (r->flags & MPDP_RING_F_SP_ENQ);
-	uint32_t head;
-
-	n = mpdp__ring_prod_claim(r, n, fixed, single, &head, free_space);
-	if (n != 0) {
-		mpdp__ring_copy_in(r, head, objs, n);
-		mpdp__ring_publish(&r->prod.tail, head, n, single);
-	}
-	if (biased)
-		mpdp__ring_bias_leave(&r->prod);
+	if (!mpdp__ring_bias_enter(&r->prod))
+		return mpdp__ring_enqueue_as(r, objs, n, fixed, free_space, 0);
+	n = mpdp__ring_enqueue_as(r, objs, n, fixed, free_space, 1);
+	mpdp__ring_bias_leave(&r->prod);
 	return n;
 }
 
@@ -298,20 +322,14 @@ MPDP__RING_ALWAYS_INLINE unsigned
 mpdp__ring_dequeue(struct mpdp_ring *r, void **objs, unsigned n, int fixed,
 		   unsigned *available)
 {
-	if (!(r->flags & MPDP_RING_F_SC_DEQ) &&
-	    mpdp__ring_idle(r, &r->cons, &r->prod, 0, n, fixed, available))
+	if (r->flags & MPDP_RING_F_SC_DEQ)
+		return mpdp__ring_dequeue_as(r, objs, n, fixed, available, 1);
+	if (mpdp__ring_idle(r, &r->cons, &r->prod, 0, n, fixed, available))
 		return 0;
-	const int biased = !(r->flags & MPDP_RING_F_SC_DEQ) && mpdp__ring_bias_enter(&r->cons);
-	const int single = biased || (r->flags & MPDP_RING_F_SC_DEQ);
-	uint32_t head;
-
-	n = mpdp__ring_cons_claim(r, n, fixed, single, &head, available);
-	if (n != 0) {
-		mpdp__ring_copy_out(r, head, objs, n);
-		mpdp__ring_publish(&r->cons.tail, head, n, single);
-	}
-	if (biased)
-		mpdp__ring_bias_leave(&r->cons);
+	if (!mpdp__ring_bias_enter(&r->cons))
+		return mpdp__ring_dequeue_as(r, objs, n, fixed, available, 0);
+	n = mpdp__ring_dequeue_as(r, objs, n, fixed, available, 1);
+	mpdp__ring_bias_leave(&r->cons);
 	return n;
 }
 

@@ -43,7 +43,7 @@ enum mpdp_ring_flags {
 	 * Never biased: a multi side always claims with a compare-and-swap.
 	 * By default a multi side is biased to the first thread that uses it,
 	 * which then runs it as a single side until another thread comes
-	 * (see "Biased sides" in ring_pvt.h and doc/memory.md). Give this flag
+	 * (see "Biased sides" in ring_pvt.h and doc/architecture.md). Give this flag
 	 * when several threads use the side from the start, or when a thread
 	 * that shares no PID namespace with the others (a VM's) uses it.
 	 */

@@ -48,14 +48,8 @@ mpdp__ring_bias_slow(struct mpdp_ring_headtail *side)
 		bias = atomic_load_explicit(&side->bias, memory_order_acquire);
 		if (bias == MPDP_RING_BIAS_SHARED)
 			return 0;
-		if (bias == self) {
-			atomic_store_explicit(&side->busy, 1, memory_order_relaxed); /* B1 */
-			atomic_signal_fence(memory_order_seq_cst);
-			if (atomic_load_explicit(&side->bias, memory_order_relaxed) == self)
-				return 1;
-			atomic_store_explicit(&side->busy, 0, memory_order_release);
-			continue;
-		}
+		if (bias == self) /* just taken, or this thread's id just learnt: B1 */
+			return mpdp__ring_bias_enter(side);
 		if (bias == MPDP_RING_BIAS_NONE) {
 			atomic_compare_exchange_strong_explicit(&side->bias, &bias, self,
 								memory_order_acq_rel, memory_order_relaxed);

@@ -14,18 +14,9 @@ fwd=$bin/secondary/fwd/mpdp-fwd
 fw=$bin/secondary/fw/mpdp-fw
 mon=$bin/secondary/mon/mpdp-mon
 traffic=$src/tools/traffic/demo.pcap
-rundir=$(mktemp -d /tmp/mpdp-ctl-XXXXXX)
-files=$(mktemp -d /tmp/mpdp-ctl-files-XXXXXX)
-name=ctl-$$
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$rundir" "$files"
-}
-trap cleanup EXIT
 
 . "$(dirname "$0")/../lib/stage_tap.sh"
+tap_instance ctl
 
 for tool in jq python3 tshark tcpdump; do
 	if ! command -v $tool >/dev/null; then

@@ -19,17 +19,9 @@ ctl_bin=$bin/tools/mpdpctl
 fw=$bin/secondary/fw/mpdp-fw
 mon=$bin/secondary/mon/mpdp-mon
 traffic=$src/tools/traffic/demo.pcap
-rundir=$(mktemp -d /tmp/mpdp-faults-XXXXXX)
-files=$(mktemp -d /tmp/mpdp-faults-files-XXXXXX)
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$rundir" "$files"
-}
-trap cleanup EXIT
 
 . "$(dirname "$0")/../lib/stage_tap.sh"
+tap_instance faults
 
 if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 not found (make deps installs it)"

@@ -9,18 +9,9 @@ bin=$1
 primary=$bin/primary/mpdp-primary
 fw=$bin/secondary/fw/mpdp-fw
 probe=$bin/tests/stages/probe
-rundir=$(mktemp -d /tmp/mpdp-fw-XXXXXX)
-files=$(mktemp -d /tmp/mpdp-fw-files-XXXXXX)
-name=fw-$$
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$rundir" "$files"
-}
-trap cleanup EXIT
 
 . "$(dirname "$0")/../lib/stage_tap.sh"
+tap_instance fw
 
 if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 not found (the test writes its frames with it)"

@@ -14,18 +14,9 @@ fw=$bin/secondary/fw/mpdp-fw
 nat=$bin/secondary/nat/mpdp-nat
 probe=$bin/tests/stages/probe
 golden=(python3 "$src/tests/golden/golden.py")
-rundir=$(mktemp -d /tmp/mpdp-golden-XXXXXX)
-files=$(mktemp -d /tmp/mpdp-golden-files-XXXXXX)
-name=golden-$$
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$rundir" "$files"
-}
-trap cleanup EXIT
 
 . "$src/tests/lib/stage_tap.sh"
+tap_instance golden
 
 if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 not found (golden.py needs it; make deps installs it)"

@@ -1,8 +1,23 @@
 # Sourced by the shell tests that run an instance and its stages: TAP lines,
 # starting stages, waiting on what the processes print and count, and
-# mpdpctl. The sourcing script sets name, rundir, files, probe
-# (tests/stages/probe), ctl_bin (tools/mpdpctl, for ctl/jcheck/settle) and
-# pids, and kills pids when it exits.
+# mpdpctl. The sourcing script calls tap_instance (or sets name, rundir,
+# files and pids, and kills pids when it exits itself), and sets probe
+# (tests/stages/probe) and ctl_bin (tools/mpdpctl, for ctl/jcheck/settle).
+
+# tap_instance TAG: the test's instance name, run and file folders, and the
+# pids it starts, all killed and removed at exit.
+tap_instance() {
+	rundir=$(mktemp -d "/tmp/mpdp-$1-XXXXXX")
+	files=$(mktemp -d "/tmp/mpdp-$1-files-XXXXXX")
+	name=$1-$$
+	pids=()
+	trap tap_cleanup EXIT
+}
+
+tap_cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	rm -rf "$rundir" "$files"
+}
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }

@@ -12,20 +12,11 @@ primary=$bin/primary/mpdp-primary
 nat=$bin/secondary/nat/mpdp-nat
 probe=$bin/tests/stages/probe
 pcapy=(python3 "$src/tests/nat/nat_pcap.py")
-rundir=$(mktemp -d /tmp/mpdp-nat-XXXXXX)
-files=$(mktemp -d /tmp/mpdp-nat-files-XXXXXX)
-name=nat-$$
-pids=()
 rules=(--snat 10.0.0.0/8=192.0.2.1-192.0.2.4:1024-65535 --dnat 192.0.2.1:8080=10.0.0.5:80/tcp
        --max-sessions 1000)
 
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$rundir" "$files"
-}
-trap cleanup EXIT
-
 . "$src/tests/lib/stage_tap.sh"
+tap_instance nat
 
 if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 not found (nat_pcap.py writes and checks the frames)"

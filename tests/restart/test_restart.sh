@@ -17,18 +17,9 @@ pcaptool=$bin/tests/pmd_pcap/pcaptool
 ctl_bin=$bin/tools/mpdpctl
 traffic=$src/tools/traffic/demo.pcap
 frames=$(awk '$1 == "total" { print $2 }' "$src/tools/traffic/demo.flows")
-rundir=$(mktemp -d /tmp/mpdp-restart-XXXXXX)
-files=$(mktemp -d /tmp/mpdp-restart-files-XXXXXX)
-name=restart-$$
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$rundir" "$files"
-}
-trap cleanup EXIT
 
 . "$src/tests/lib/stage_tap.sh"
+tap_instance restart
 
 for tool in jq python3; do
 	if ! command -v $tool >/dev/null; then

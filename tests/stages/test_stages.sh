@@ -14,18 +14,9 @@ probe=$bin/tests/stages/probe
 pcaptool=$bin/tests/pmd_pcap/pcaptool
 traffic=$src/tools/traffic/demo.pcap
 frames=$(awk '$1 == "total" { print $2 }' "$src/tools/traffic/demo.flows")
-rundir=$(mktemp -d /tmp/mpdp-stages-XXXXXX)
-files=$(mktemp -d /tmp/mpdp-stages-files-XXXXXX)
-name=stages-$$
-pids=()
-
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$rundir" "$files"
-}
-trap cleanup EXIT
 
 . "$src/tests/lib/stage_tap.sh"
+tap_instance stages
 
 start_primary() {
 	rm -f "$files/primary.out" # the last primary's "ready" must not be read as this one's

@@ -20,90 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_fail.h"
 #include "fw_classify.h"
 #include "fw_rules.h"
+#include "fw_test_names.h"
 #include "mpdp_err.h"
 #include "test_util.h"
-
-/*
- * Allocation failure injection: this executable links with -Wl,--wrap for
- * the allocators, so calls from the test and the fw library come here
- * (cmocka and libc keep the real ones). Armed, the Nth call fails.
- */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t align, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t align, size_t n);
-
-static long alloc_fail_at = -1;   /* the mock's state: -1 disarmed */
-static long alloc_calls;
-
-static int
-alloc_fails(void)
-{
-	return alloc_fail_at >= 0 && alloc_calls++ == alloc_fail_at;
-}
-
-void *
-__wrap_malloc(size_t n)
-{
-	return alloc_fails() ? NULL : __real_malloc(n);
-}
-
-void *
-__wrap_calloc(size_t n, size_t size)
-{
-	return alloc_fails() ? NULL : __real_calloc(n, size);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-	return alloc_fails() ? NULL : __real_realloc(p, n);
-}
-
-void *
-__wrap_aligned_alloc(size_t align, size_t n)
-{
-	return alloc_fails() ? NULL : __real_aligned_alloc(align, n);
-}
-
-static const char *const outputs[] = { "drop", "out", "mon" };
-
-/* eth0..eth3 and port7 are ports 0-3 and 7; ring0, ring1 and inside are rings 0-2. */
-static int
-resolve(void *arg, const char *name, uint16_t *port, unsigned *input)
-{
-	static const char *const ports[] = { "eth0", "eth1", "eth2", "eth3" };
-	static const char *const rings[] = { "ring0", "ring1", "inside" };
-
-	(void)arg;
-	*port = FW_PORT_NONE;
-	*input = FW_INPUT_NONE;
-	for (unsigned i = 0; i < 4; i++)
-		if (strcmp(name, ports[i]) == 0) {
-			*port = (uint16_t)i;
-			return 0;
-		}
-	if (strcmp(name, "port7") == 0) {
-		*port = 7;
-		return 0;
-	}
-	for (unsigned i = 0; i < 3; i++)
-		if (strcmp(name, rings[i]) == 0) {
-			*input = i;
-			return 0;
-		}
-	return -ENOENT;
-}
-
-static const struct fw_names names = {
-	.outputs = outputs, .n_outputs = 3, .resolve_in = resolve, .arg = NULL,
-};
 
 static struct fw_ruleset
 parse_ok(const char *text)
@@ -111,7 +33,7 @@ parse_ok(const char *text)
 	struct fw_ruleset rs;
 	struct mpdp_errbuf eb = { "" };
 
-	if (fw_rules_parse(text, strlen(text), "gen", &names, &rs, &eb) != 0)
+	if (fw_rules_parse(text, strlen(text), "gen", &fw_test_names, &rs, &eb) != 0)
 		fail_msg("parse failed: %s", eb.msg);
 	return rs;
 }
@@ -509,7 +431,7 @@ check_against_brute_force_with(const struct fw_classifier *c, const struct fw_ru
 			char line[1024] = "";
 
 			if (want != FW_NO_MATCH)
-				fw_rule_format(&rs->rules[want], &names, line, sizeof(line));
+				fw_rule_format(&rs->rules[want], &fw_test_names, line, sizeof(line));
 			fail_msg("%u rules, key %u (family %u proto %u sport %u dport %u vlan %u/%u "
 				 "port %u input %u ct %u): classify %u, burst %u, brute force %u (%s)",
 				 rs->n, i, keys[i].family, keys[i].proto, keys[i].sport, keys[i].dport,
@@ -880,10 +802,9 @@ test_out_of_memory_anywhere_in_build_fails_cleanly(void **state)
 	for (fail = 0;; fail++) {
 		c = keep;
 		eb.msg[0] = '\0';
-		alloc_calls = 0;
-		alloc_fail_at = fail;
+		alloc_fail_arm(fail);
 		rc = fw_classifier_build(&rs, &c, &eb);
-		alloc_fail_at = -1;
+		alloc_fail_disarm();
 		if (rc == 0)
 			break;
 		assert_int_equal(rc, -ENOMEM);

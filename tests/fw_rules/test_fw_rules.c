@@ -20,83 +20,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc_fail.h"
 #include "fw_rules.h"
+#include "fw_test_names.h"
 #include "mpdp_err.h"
 #include "mpdp_pkt.h"
 #include "test_util.h"
 
-/*
- * Allocation failure injection: this executable links with -Wl,--wrap for
- * the allocators, so calls from the test and the fw library come here
- * (cmocka and libc keep the real ones). Armed, the Nth call fails.
- */
-void *__real_malloc(size_t n);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_realloc(void *p, size_t n);
-
-static long alloc_fail_at = -1;   /* the mock's state: -1 disarmed */
-static long alloc_calls;
-
-static int
-alloc_fails(void)
-{
-	return alloc_fail_at >= 0 && alloc_calls++ == alloc_fail_at;
-}
-
-void *
-__wrap_malloc(size_t n)
-{
-	return alloc_fails() ? NULL : __real_malloc(n);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-	return alloc_fails() ? NULL : __real_realloc(p, n);
-}
-
-enum { OUT_DROP, OUT_OUT, OUT_MON };
-
-static const char *const outputs[] = { "drop", "out", "mon" };
-
-/* eth0..eth3 are ports 0-3, port7 is 7, ring0/ring1 and inside are rings 0, 1, 2. */
-static int
-resolve(void *arg, const char *name, uint16_t *port, unsigned *input)
-{
-	static const char *const ports[] = { "eth0", "eth1", "eth2", "eth3" };
-	static const char *const rings[] = { "ring0", "ring1", "inside" };
-
-	(void)arg;
-	*port = FW_PORT_NONE;
-	*input = FW_INPUT_NONE;
-	for (unsigned i = 0; i < 4; i++)
-		if (strcmp(name, ports[i]) == 0) {
-			*port = (uint16_t)i;
-			return 0;
-		}
-	if (strcmp(name, "port7") == 0) {
-		*port = 7;
-		return 0;
-	}
-	for (unsigned i = 0; i < 3; i++)
-		if (strcmp(name, rings[i]) == 0) {
-			*input = i;
-			return 0;
-		}
-	if (strcmp(name, "broken") == 0)
-		return -EIO;
-	return -ENOENT;
-}
-
-static const struct fw_names names = {
-	.outputs = outputs, .n_outputs = 3, .resolve_in = resolve, .arg = NULL,
-};
-
 static int
 parse(const char *text, struct fw_ruleset *rs, struct mpdp_errbuf *eb)
 {
-	return fw_rules_parse(text, strlen(text), "rules.txt", &names, rs, eb);
+	return fw_rules_parse(text, strlen(text), "rules.txt", &fw_test_names, rs, eb);
 }
 
 static struct fw_ruleset
@@ -695,16 +629,16 @@ test_long_lines_nul_bytes_and_too_many_rules_are_refused(void **state)
 	memset(text, ' ', FW_RULES_LINE_MAX);
 	memcpy(text, "allow", 5);
 	text[FW_RULES_LINE_MAX] = '\n';
-	assert_int_equal(fw_rules_parse(text, FW_RULES_LINE_MAX + 1, "r", &names, &rs, &eb), 0);
+	assert_int_equal(fw_rules_parse(text, FW_RULES_LINE_MAX + 1, "r", &fw_test_names, &rs, &eb), 0);
 	fw_ruleset_free(&rs);
 	/* one byte more is not, on line 2 */
 	memcpy(text, "deny\n", 5);
 	memset(text + 5, '#', n);
-	assert_int_equal(fw_rules_parse(text, n + 5, "r", &names, &rs, &eb), -EINVAL);
+	assert_int_equal(fw_rules_parse(text, n + 5, "r", &fw_test_names, &rs, &eb), -EINVAL);
 	assert_string_equal(eb.msg, "r:2:4097: line is longer than 4096 bytes");
 	free(text);
 
-	assert_int_equal(fw_rules_parse("allow tcp\nallow\0tcp\n", 20, "r", &names, &rs, &eb),
+	assert_int_equal(fw_rules_parse("allow tcp\nallow\0tcp\n", 20, "r", &fw_test_names, &rs, &eb),
 			 -EINVAL);
 	assert_string_equal(eb.msg, "r:2:6: NUL byte in the rule file");
 
@@ -714,10 +648,10 @@ test_long_lines_nul_bytes_and_too_many_rules_are_refused(void **state)
 	assert_non_null(text);
 	for (size_t i = 0; i <= FW_RULES_MAX; i++)
 		memcpy(text + i * 5, "deny\n", 5);
-	assert_int_equal(fw_rules_parse(text, len - 5, "r", &names, &rs, &eb), 0);
+	assert_int_equal(fw_rules_parse(text, len - 5, "r", &fw_test_names, &rs, &eb), 0);
 	assert_int_equal(rs.n, FW_RULES_MAX);
 	fw_ruleset_free(&rs);
-	assert_int_equal(fw_rules_parse(text, len, "r", &names, &rs, &eb), -EINVAL);
+	assert_int_equal(fw_rules_parse(text, len, "r", &fw_test_names, &rs, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "r:65537:1: more than 65536 rules"));
 	free(text);
 }
@@ -778,10 +712,9 @@ test_out_of_memory_anywhere_in_parse_or_load_fails_cleanly(void **state)
 
 	(void)state;
 	for (fail = 0;; fail++) {
-		alloc_calls = 0;
-		alloc_fail_at = fail;
+		alloc_fail_arm(fail);
 		rc = parse(text, &rs, &eb);
-		alloc_fail_at = -1;
+		alloc_fail_disarm();
 		if (rc == 0)
 			break;
 		assert_int_equal(rc, -ENOMEM);
@@ -797,10 +730,9 @@ test_out_of_memory_anywhere_in_parse_or_load_fails_cleanly(void **state)
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	rs = keep;
-	alloc_calls = 0;
-	alloc_fail_at = 0;
-	rc = fw_rules_load(path, &names, &rs, &eb);
-	alloc_fail_at = -1;
+	alloc_fail_arm(0);
+	rc = fw_rules_load(path, &fw_test_names, &rs, &eb);
+	alloc_fail_disarm();
 	unlink(path);
 	assert_int_equal(rc, -ENOMEM);
 	assert_non_null(strstr(eb.msg, ": out of memory reading it"));
@@ -852,13 +784,13 @@ round_trip(const struct fw_ruleset *rs)
 
 	assert_non_null(text);
 	for (unsigned i = 0; i < rs->n; i++) {
-		int n = fw_rule_format(&rs->rules[i], &names, text + len, cap - len);
+		int n = fw_rule_format(&rs->rules[i], &fw_test_names, text + len, cap - len);
 
 		assert_true(n > 0);
 		len += (size_t)n;
 		text[len++] = '\n';
 	}
-	if (fw_rules_parse(text, len, "formatted", &names, &back, &eb) != 0)
+	if (fw_rules_parse(text, len, "formatted", &fw_test_names, &back, &eb) != 0)
 		fail_msg("formatted rules do not parse: %s", eb.msg);
 	assert_int_equal(back.n, rs->n);
 	for (unsigned i = 0; i < rs->n; i++) {
@@ -903,7 +835,7 @@ test_format_is_canonical_and_parses_back(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct fw_ruleset rs = one(cases[i].in);
 
-		n = fw_rule_format(&rs.rules[0], &names, buf, sizeof(buf));
+		n = fw_rule_format(&rs.rules[0], &fw_test_names, buf, sizeof(buf));
 		assert_int_equal(n, (int)strlen(cases[i].out));
 		assert_string_equal(buf, cases[i].out);
 		free(round_trip(&rs));
@@ -912,17 +844,17 @@ test_format_is_canonical_and_parses_back(void **state)
 	/* a buffer too small says so and stays terminated */
 	struct fw_ruleset rs = one("allow tcp from 10.0.0.0/8 to any port 80,443");
 
-	assert_int_equal(fw_rule_format(&rs.rules[0], &names, buf, 10), -ENOSPC);
+	assert_int_equal(fw_rule_format(&rs.rules[0], &fw_test_names, buf, 10), -ENOSPC);
 	assert_string_equal(buf, "allow tcp");
-	n = fw_rule_format(&rs.rules[0], &names, buf, 44);
+	n = fw_rule_format(&rs.rules[0], &fw_test_names, buf, 44);
 	assert_int_equal(n, -ENOSPC);
-	assert_int_equal(fw_rule_format(&rs.rules[0], &names, buf, 45), 44);
+	assert_int_equal(fw_rule_format(&rs.rules[0], &fw_test_names, buf, 45), 44);
 	/* an output index with no name */
 	struct fw_rule r = rs.rules[0];
 
 	r.action.kind = FW_TO;
 	r.action.next = 9;
-	assert_int_equal(fw_rule_format(&r, &names, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(fw_rule_format(&r, &fw_test_names, buf, sizeof(buf)), -EINVAL);
 	fw_ruleset_free(&rs);
 }
 
@@ -1029,7 +961,7 @@ test_random_rules_round_trip_through_format(void **state)
 		len += strlen(text + len);
 		text[len++] = '\n';
 	}
-	if (fw_rules_parse(text, len, "random", &names, &rs, &eb) != 0)
+	if (fw_rules_parse(text, len, "random", &fw_test_names, &rs, &eb) != 0)
 		fail_msg("random rules do not parse: %s", eb.msg);
 	assert_int_equal(rs.n, n);
 	free(round_trip(&rs));
@@ -1053,7 +985,7 @@ test_load_reads_a_file_and_reports_a_missing_one(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
-	assert_int_equal(fw_rules_load(path, &names, &rs, &eb), 0);
+	assert_int_equal(fw_rules_load(path, &fw_test_names, &rs, &eb), 0);
 	assert_int_equal(rs.n, 1);
 	assert_range(&rs.rules[0].dport[0], 22, 22);
 
@@ -1063,22 +995,22 @@ test_load_reads_a_file_and_reports_a_missing_one(void **state)
 	assert_int_equal(write(fd, "allow\nallow udp to any port 0\n", 30), 30);
 	close(fd);
 	keep = rs;
-	assert_int_equal(fw_rules_load(path, &names, &rs, &eb), -EINVAL);
+	assert_int_equal(fw_rules_load(path, &fw_test_names, &rs, &eb), -EINVAL);
 	assert_memory_equal(&rs, &keep, sizeof(rs));
 	assert_true(strncmp(eb.msg, path, strlen(path)) == 0);
 	assert_non_null(strstr(eb.msg, ":2:23: port 0 is not allowed"));
 	unlink(path);
 
-	assert_int_equal(fw_rules_load(path, &names, &rs, &eb), -ENOENT);
+	assert_int_equal(fw_rules_load(path, &fw_test_names, &rs, &eb), -ENOENT);
 	assert_memory_equal(&rs, &keep, sizeof(rs));
 	assert_true(strncmp(eb.msg, path, strlen(path)) == 0);
 	assert_non_null(strstr(eb.msg, "No such file or directory"));
-	assert_int_equal(fw_rules_load("/tmp", &names, &rs, &eb), -EISDIR);
+	assert_int_equal(fw_rules_load("/tmp", &fw_test_names, &rs, &eb), -EISDIR);
 	assert_non_null(strstr(eb.msg, "/tmp: Is a directory"));
 	fw_ruleset_free(&rs);
 
 	/* an empty file has only the defaults; /dev/null reads as empty */
-	assert_int_equal(fw_rules_load("/dev/null", &names, &rs, &eb), 0);
+	assert_int_equal(fw_rules_load("/dev/null", &fw_test_names, &rs, &eb), 0);
 	assert_int_equal(rs.n, 0);
 	fw_ruleset_free(&rs);
 }

@@ -88,9 +88,8 @@ jcheck "pool stats: available + cached + in use = size" \
 jcheck "patch add n0 n1" '.' patch add n0 n1
 jcheck "patch list: n0 -> n1" '.patches == [{"src":"n0","dst":"n1"}]' patch list
 c1=$(ctl --json port stats n1 | jq .ports[0].tx_packets)
-sleep 0.2
-c2=$(ctl --json port stats n1 | jq .ports[0].tx_packets)
-[ "$c2" -gt "$c1" ]
+n1_grew() { c2=$(ctl --json port stats n1 | jq .ports[0].tx_packets) && [ "$c2" -gt "$c1" ]; }
+until_true 5 n1_grew
 verdict $? "what n0 receives is sent on n1 ($c1 then $c2 packets)"
 jcheck "patch del n0 n1" '.' patch del n0 n1
 jcheck "port stop n0: stopped" '.' port stop n0

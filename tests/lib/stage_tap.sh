@@ -40,6 +40,17 @@ run_expect() {
 	fi
 }
 
+# until_true SECONDS CMD...: poll CMD every 50 ms until it succeeds
+until_true() {
+	local end=$(($(date +%s%N) + $(awk -v s="$1" 'BEGIN { printf "%.0f", s * 1e9 }')))
+	shift
+	while :; do
+		"$@" && return 0
+		[ "$(date +%s%N)" -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
+
 # wait_line FILE LINE [TRIES]: until FILE has LINE (0.05 s apart)
 wait_line() {
 	for _ in $(seq "${3:-200}"); do grep -qx -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done

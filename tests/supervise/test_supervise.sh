@@ -51,16 +51,6 @@ ctlc() { timeout 30 "$ctl_bin" --name "$crash" --runtime-dir "$rundir" "$@"; }
 CTL=("$ctl_bin" --name "$name" --runtime-dir "$rundir")
 # sf CTL-FN ID FIELD: a field of stage ID in `stage list --json`
 sf() { $1 --json stage list 2>/dev/null | jq -r --arg id "$2" ".stages[] | select(.id == \$id) | .$3"; }
-# until_true SECONDS CMD...: poll CMD every 50 ms until it succeeds
-until_true() {
-	local end=$(($(date +%s%N) + $(awk -v s="$1" 'BEGIN { printf "%.0f", s * 1e9 }')))
-	shift
-	while :; do
-		"$@" && return 0
-		[ "$(date +%s%N)" -ge "$end" ] && return 1
-		sleep 0.05
-	done
-}
 running_new() { [ "$(sf "$1" "$2" state)" = running ] && p=$(sf "$1" "$2" pid) && [ -n "$p" ] && [ "$p" != "$3" ] && [ "$p" != 0 ]; }
 is_state() { [ "$(sf "$1" "$2" supervisor_state)" = "$3" ]; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

@@ -119,15 +119,6 @@ capture_state_name(enum capture_state s)
 	return "?";
 }
 
-static uint64_t
-realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 sleep_ns(uint64_t ns)
 {
@@ -360,7 +351,7 @@ write_head(struct capture_rec *c)
 static int
 write_stats(struct capture_rec *c)
 {
-	uint64_t now = realtime_ns();
+	uint64_t now = mpdp_realtime_ns();
 	struct blk k;
 
 	blk_begin(&k, PCAPNG_ISB);
@@ -884,7 +875,7 @@ capture_start(struct capture_mgr *m, const char *target, const char *filter, uns
 	c.info.state = CAPTURE_RUNNING;
 	c.info.limit = count;
 	c.slot = new_id % MPDP_CAPTURE_MAX;
-	c.start_ns = realtime_ns();
+	c.start_ns = mpdp_realtime_ns();
 	snprintf(c.info.filter, sizeof(c.info.filter), "%s", filter);
 	snprintf(c.info.file, sizeof(c.info.file), "%s", file_label != NULL ? file_label : "");
 	c.w.buf = malloc(WBUF_SIZE);

@@ -9,6 +9,7 @@
 
 #include "fw_conntrack.h"
 #include "mpdp_flowtab.h"
+#include "mpdp_pkt.h"
 #include "mpdp_time.h"
 
 /*
@@ -420,12 +421,6 @@ enum pkt_kind {
 	K_OTHER,        /* another IP protocol: by address pair */
 };
 
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
 static uint8_t
 icmp_proto(unsigned family)
 {
@@ -548,7 +543,7 @@ quoted_key(const uint8_t *frame, uint32_t len, const struct mpdp_pkt_info *info,
 		if (n < IPV4_HDR_MIN || (q[0] >> 4) != 4)
 			return 0;
 		l4 = (uint32_t)(q[0] & 0xf) * 4;
-		if (l4 < IPV4_HDR_MIN || l4 > n || (rd16(q + 6) & 0x1fff) != 0)
+		if (l4 < IPV4_HDR_MIN || l4 > n || (mpdp_get_be16(q + 6) & 0x1fff) != 0)
 			return 0;
 		proto = q[9];
 		key_init(k, 4, proto, q + 12, q + 16);
@@ -565,7 +560,7 @@ quoted_key(const uint8_t *frame, uint32_t len, const struct mpdp_pkt_info *info,
 			if (i == IPV6_EXT_MAX || n - l4 < 8)
 				return 0;
 			if (proto == PROTO_FRAGMENT) {
-				if ((rd16(q + l4 + 2) & 0xfff8) != 0)
+				if ((mpdp_get_be16(q + l4 + 2) & 0xfff8) != 0)
 					return 0;
 				elen = 8;
 			} else if (proto == PROTO_AH) {
@@ -584,12 +579,12 @@ quoted_key(const uint8_t *frame, uint32_t len, const struct mpdp_pkt_info *info,
 		return 0;
 	l = q + l4;
 	if (proto == PROTO_TCP || proto == PROTO_UDP) {
-		k->sport = rd16(l);
-		k->dport = rd16(l + 2);
+		k->sport = mpdp_get_be16(l);
+		k->dport = mpdp_get_be16(l + 2);
 	} else if (proto == icmp_proto(family)) {
 		if (l[0] != echo_request(family) && l[0] != echo_reply(family))
 			return 0;
-		k->sport = rd16(l + 4);
+		k->sport = mpdp_get_be16(l + 4);
 		k->dport = l[0];
 	} else if (proto == PROTO_ICMP || proto == PROTO_ICMPV6) {
 		return 0;   /* the other family's ICMP quoted: nonsense */

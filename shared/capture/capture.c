@@ -21,6 +21,7 @@
 #include "mpdp_capture.h"
 #include "mpdp_pool.h"
 #include "mpdp_shm.h"
+#include "mpdp_time.h"
 
 _Static_assert(sizeof(struct mpdp_capture_insn) == sizeof(struct bpf_insn), "BPF layout");
 _Static_assert(offsetof(struct mpdp_capture_insn, k) == offsetof(struct bpf_insn, k), "BPF layout");
@@ -265,15 +266,6 @@ slot_read(struct mpdp_capture_slot *s, uint32_t id, struct slot_view *v)
 	return bpf_validate(v->prog, (int)v->n_insns);
 }
 
-static uint64_t
-realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Take up to @n mbufs: all at once when the pool has them, else one by one. */
 static unsigned
 copies_alloc(struct mpdp_pool *pool, struct mpdp_mbuf **ms, unsigned n)
@@ -307,7 +299,7 @@ copy_matches(struct mpdp_pool *pool, struct mpdp_ring *r, uint32_t id, uint32_t 
 	    atomic_load_explicit(&pool->ring->cons.owner, memory_order_relaxed) != 0)
 		space = 0;
 	got = copies_alloc(pool, copies, k < space ? k : space);
-	now = realtime_ns();
+	now = mpdp_realtime_ns();
 
 	for (unsigned i = 0; i < got; i++) {
 		const struct mpdp_mbuf *p = pkts[hit[i]];

@@ -91,6 +91,36 @@ mpdp_pkt_ip_whole(const struct mpdp_pkt_info *info, uint32_t len)
 	return (uint32_t)info->l3_off + info->ip_len <= len;
 }
 
+/** A big-endian (network order) 16-bit field at any alignment, in host order. */
+static inline uint16_t
+mpdp_get_be16(const uint8_t *p)
+{
+	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+/** A big-endian 32-bit field at any alignment, in host order. */
+static inline uint32_t
+mpdp_get_be32(const uint8_t *p)
+{
+	return (uint32_t)mpdp_get_be16(p) << 16 | mpdp_get_be16(p + 2);
+}
+
+/** Store @p v as a big-endian 16-bit field at any alignment. */
+static inline void
+mpdp_put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/** Store @p v as a big-endian 32-bit field at any alignment. */
+static inline void
+mpdp_put_be32(uint8_t *p, uint32_t v)
+{
+	mpdp_put_be16(p, (uint16_t)(v >> 16));
+	mpdp_put_be16(p + 2, (uint16_t)v);
+}
+
 /**
  * Internet checksum (RFC 1071) over @p len bytes, folded, not inverted.
  * Bytes are summed as big-endian 16-bit words; an odd last byte is padded

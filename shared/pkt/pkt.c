@@ -50,12 +50,6 @@ enum {
 /* No bound from an IP length field: only the frame length limits headers. */
 #define NO_IP_END UINT32_MAX
 
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
 static int
 stop(struct mpdp_pkt_info *info, uint32_t flag)
 {
@@ -94,8 +88,8 @@ parse_tcp(const uint8_t *data, uint32_t len, uint32_t off, uint32_t ip_end,
 		return stop(info, MPDP_PKT_F_MALFORMED);
 	if (need(len, ip_end, off, hlen, info) != 0)
 		return -EINVAL;
-	info->src_port = rd16(th);
-	info->dst_port = rd16(th + 2);
+	info->src_port = mpdp_get_be16(th);
+	info->dst_port = mpdp_get_be16(th + 2);
 	info->tcp_flags = th[13];
 	info->l4_len = (uint16_t)hlen;
 	info->payload_off = (uint16_t)(off + hlen);
@@ -112,8 +106,8 @@ parse_udp(const uint8_t *data, uint32_t len, uint32_t off, uint32_t ip_end,
 	info->l4_off = (uint16_t)off;
 	if (need(len, ip_end, off, UDP_HDR_LEN, info) != 0)
 		return -EINVAL;
-	info->src_port = rd16(uh);
-	info->dst_port = rd16(uh + 2);
+	info->src_port = mpdp_get_be16(uh);
+	info->dst_port = mpdp_get_be16(uh + 2);
 	info->l4_len = UDP_HDR_LEN;
 	info->payload_off = (uint16_t)(off + UDP_HDR_LEN);
 	return 0;
@@ -139,7 +133,7 @@ parse_icmp(const uint8_t *data, uint32_t len, uint32_t off, uint32_t ip_end, int
 	else
 		echo = ih[0] == ICMP_ECHO_REQUEST || ih[0] == ICMP_ECHO_REPLY;
 	if (echo)
-		info->src_port = rd16(ih + 4);
+		info->src_port = mpdp_get_be16(ih + 4);
 	info->l4_len = ICMP_HDR_LEN;
 	info->payload_off = (uint16_t)(off + ICMP_HDR_LEN);
 	return 0;
@@ -174,7 +168,7 @@ parse_ipv4(const uint8_t *data, uint32_t len, uint32_t off, struct mpdp_pkt_info
 	if (len - off < IPV4_MIN_LEN)
 		return stop(info, MPDP_PKT_F_TRUNCATED);
 	hlen = (uint32_t)(ip[0] & 0xf) * 4;
-	total = rd16(ip + 2);
+	total = mpdp_get_be16(ip + 2);
 	/* Judge the fixed part before the options: a bad version or IHL means
 	 * the length we would check the options against is meaningless. */
 	if ((ip[0] >> 4) != 4 || hlen < IPV4_MIN_LEN || total < hlen)
@@ -189,7 +183,7 @@ parse_ipv4(const uint8_t *data, uint32_t len, uint32_t off, struct mpdp_pkt_info
 	memcpy(info->dst_addr, ip + 16, 4);
 	if (hlen > IPV4_MIN_LEN)
 		info->flags |= MPDP_PKT_F_IP_OPTIONS;
-	frag = rd16(ip + 6);
+	frag = mpdp_get_be16(ip + 6);
 	if ((frag & (IPV4_MF | IPV4_FRAG_OFF)) != 0) {
 		info->ptype |= MPDP_PTYPE_FRAG;
 		if ((frag & IPV4_FRAG_OFF) != 0) {
@@ -213,7 +207,7 @@ parse_ipv6(const uint8_t *data, uint32_t len, uint32_t off, struct mpdp_pkt_info
 		return stop(info, MPDP_PKT_F_TRUNCATED);
 	if ((ip[0] >> 4) != 6)
 		return stop(info, MPDP_PKT_F_MALFORMED);
-	plen = rd16(ip + 4);
+	plen = mpdp_get_be16(ip + 4);
 	nh = ip[6];
 	info->ip_len = IPV6_HDR_LEN + plen;
 	info->ip_ttl = ip[7];
@@ -240,7 +234,7 @@ parse_ipv6(const uint8_t *data, uint32_t len, uint32_t off, struct mpdp_pkt_info
 		if (nh == PROTO_FRAGMENT) {
 			elen = IPV6_EXT_MIN_LEN;
 			info->ptype |= MPDP_PTYPE_FRAG;
-			if ((rd16(eh + 2) & IPV6_FRAG_OFF) != 0) {
+			if ((mpdp_get_be16(eh + 2) & IPV6_FRAG_OFF) != 0) {
 				info->flags |= MPDP_PKT_F_NOT_FIRST_FRAG;
 				info->ip_proto = eh[0];
 				info->l3_len = (uint16_t)(off + elen - l3_off);
@@ -290,7 +284,7 @@ mpdp_pkt_parse(const uint8_t *data, uint32_t len, struct mpdp_pkt_info *info)
 	if (len < ETH_HDR_LEN)
 		return stop(info, MPDP_PKT_F_TRUNCATED);
 	info->ptype = MPDP_PTYPE_ETH;
-	type = rd16(data + 12);
+	type = mpdp_get_be16(data + 12);
 	while (type == ETYPE_VLAN || type == ETYPE_QINQ) {
 		if (info->n_vlan == VLAN_MAX_TAGS) {
 			info->ethertype = type;
@@ -298,9 +292,9 @@ mpdp_pkt_parse(const uint8_t *data, uint32_t len, struct mpdp_pkt_info *info)
 		}
 		if (len - off < VLAN_TAG_LEN)
 			return stop(info, MPDP_PKT_F_TRUNCATED);
-		info->vlan_tci[info->n_vlan++] = rd16(data + off);
+		info->vlan_tci[info->n_vlan++] = mpdp_get_be16(data + off);
 		info->ptype |= info->n_vlan == 1 ? MPDP_PTYPE_VLAN : MPDP_PTYPE_QINQ;
-		type = rd16(data + off + 2);
+		type = mpdp_get_be16(data + off + 2);
 		off += VLAN_TAG_LEN;
 	}
 	info->ethertype = type;

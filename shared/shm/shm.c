@@ -22,6 +22,7 @@
 #include "mpdp_proc.h"
 #include "mpdp_fault.h"
 #include "mpdp_shm.h"
+#include "mpdp_time.h"
 
 #ifndef HUGETLBFS_MAGIC
 #define HUGETLBFS_MAGIC 0x958458f6
@@ -378,10 +379,8 @@ header_init(struct mpdp_shm *shm, uint64_t base, uint64_t size, uint64_t page_si
 {
 	struct mpdp_abi_header *h = shm->hdr;
 	pthread_mutexattr_t ma;
-	struct timespec now;
-	uint64_t start = 0;
+	uint64_t start = 0, created = mpdp_realtime_ns();
 
-	clock_gettime(CLOCK_REALTIME, &now);
 	mpdp_proc_start_time(getpid(), &start);
 	memset(h, 0, sizeof(*h));
 	h->magic = MPDP_ABI_MAGIC;
@@ -391,7 +390,7 @@ header_init(struct mpdp_shm *shm, uint64_t base, uint64_t size, uint64_t page_si
 	h->base = base;
 	h->size = size;
 	h->page_size = page_size;
-	h->created_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	h->created_ns = created;
 	h->generation = h->created_ns ^ ((uint64_t)getpid() << 32);
 	h->primary_pid = getpid();
 	h->primary_start = start;

@@ -37,6 +37,16 @@ mpdp_time_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/** @return CLOCK_REALTIME in nanoseconds (wall time, for timestamps others read). */
+static inline uint64_t
+mpdp_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /**
  * Measure the counter's frequency against CLOCK_MONOTONIC (about 20 ms,
  * measured once per call).

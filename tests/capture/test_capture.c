@@ -39,6 +39,7 @@
 #include "capture.h"
 #include "mpdp_capture.h"
 #include "mpdp_mbuf.h"
+#include "mpdp_pkt.h"
 #include "mpdp_pool.h"
 #include "mpdp_ring.h"
 #include "mpdp_shm.h"
@@ -115,26 +116,12 @@ struct frame {
 };
 
 static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static void
 eth_header(uint8_t *b, uint16_t type)
 {
 	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
 
 	memcpy(b, macs, sizeof(macs));
-	put16(b + 12, type);
+	mpdp_put_be16(b + 12, type);
 }
 
 /* Ethernet + IPv4 + UDP (proto 17) or TCP (6), @payload bytes stamped with @seq. */
@@ -150,26 +137,26 @@ frame_ipv4(struct frame *fr, uint8_t proto, uint16_t sport, uint16_t dport, unsi
 	memset(fr->b, 0, 14 + 20 + l4);
 	eth_header(fr->b, 0x0800);
 	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)(20 + l4 + payload));
-	put16(ip + 4, (uint16_t)seq);
+	mpdp_put_be16(ip + 2, (uint16_t)(20 + l4 + payload));
+	mpdp_put_be16(ip + 4, (uint16_t)seq);
 	ip[8] = 64;
 	ip[9] = proto;
-	put32(ip + 12, 0x0a000001);
-	put32(ip + 16, 0x0a000002);
+	mpdp_put_be32(ip + 12, 0x0a000001);
+	mpdp_put_be32(ip + 16, 0x0a000002);
 	for (unsigned i = 0; i < 20; i += 2)
 		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
-	put16(ip + 10, (uint16_t)~sum);
-	put16(th, sport);
-	put16(th + 2, dport);
+	mpdp_put_be16(ip + 10, (uint16_t)~sum);
+	mpdp_put_be16(th, sport);
+	mpdp_put_be16(th + 2, dport);
 	if (proto == 6) {
-		put32(th + 4, seq);
+		mpdp_put_be32(th + 4, seq);
 		th[12] = 5 << 4;
 		th[13] = 0x18;
-		put16(th + 14, 65535);
+		mpdp_put_be16(th + 14, 65535);
 	} else {
-		put16(th + 4, (uint16_t)(8 + payload));
+		mpdp_put_be16(th + 4, (uint16_t)(8 + payload));
 	}
 	for (unsigned i = 0; i < payload; i++)
 		data[i] = (uint8_t)(seq * 7 + i);
@@ -181,11 +168,11 @@ frame_arp(struct frame *fr)
 {
 	memset(fr->b, 0, 14 + 28);
 	eth_header(fr->b, 0x0806);
-	put16(fr->b + 14, 1);
-	put16(fr->b + 16, 0x0800);
+	mpdp_put_be16(fr->b + 14, 1);
+	mpdp_put_be16(fr->b + 16, 0x0800);
 	fr->b[18] = 6;
 	fr->b[19] = 4;
-	put16(fr->b + 20, 1);
+	mpdp_put_be16(fr->b + 20, 1);
 	fr->len = 14 + 28;
 }
 

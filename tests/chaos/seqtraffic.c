@@ -45,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mpdp_pkt.h"
+
 #define ETH_LEN 14
 #define IP_LEN 20
 #define UDP_LEN 8
@@ -76,38 +78,12 @@ struct check {
 	int any;
 };
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
 /* Ones' complement sum of big-endian 16-bit words, not yet folded. */
 static uint32_t
 sum16(uint32_t sum, const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
+		sum += mpdp_get_be16(p + i);
 	if (len & 1)
 		sum += (uint32_t)p[len - 1] << 8;
 	return sum;
@@ -141,18 +117,18 @@ put_eth_ip(uint8_t *b, uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_le
 
 	memset(b, 0, ETH_LEN + IP_LEN);
 	b[0] = 0x02;
-	put32(b + 2, dst);
+	mpdp_put_be32(b + 2, dst);
 	b[6] = 0x02;
-	put32(b + 8, src);
-	put16(b + 12, 0x0800);
+	mpdp_put_be32(b + 8, src);
+	mpdp_put_be16(b + 12, 0x0800);
 	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)(IP_LEN + l4_len));
-	put16(ip + 4, id);
+	mpdp_put_be16(ip + 2, (uint16_t)(IP_LEN + l4_len));
+	mpdp_put_be16(ip + 4, id);
 	ip[8] = 64;
 	ip[9] = proto;
-	put32(ip + 12, src);
-	put32(ip + 16, dst);
-	put16(ip + 10, (uint16_t)~fold(sum16(0, ip, IP_LEN)));
+	mpdp_put_be32(ip + 12, src);
+	mpdp_put_be32(ip + 16, dst);
+	mpdp_put_be16(ip + 10, (uint16_t)~fold(sum16(0, ip, IP_LEN)));
 	return ip;
 }
 
@@ -250,14 +226,14 @@ cmd_gen(int argc, char **argv)
 		ip = put_eth_ip(b, src, dst, 17, l4_len, (uint16_t)i);
 		udp = ip + IP_LEN;
 		pl = udp + UDP_LEN;
-		put16(udp, sport);
-		put16(udp + 2, dport);
-		put16(udp + 4, l4_len);
-		put32(pl, SEQ_MAGIC);
-		put32(pl + 4, f);
-		put32(pl + 8, (uint32_t)(i >> 32));
-		put32(pl + 12, (uint32_t)i);
-		put16(udp + 6, l4_csum(ip, udp, l4_len));
+		mpdp_put_be16(udp, sport);
+		mpdp_put_be16(udp + 2, dport);
+		mpdp_put_be16(udp + 4, l4_len);
+		mpdp_put_be32(pl, SEQ_MAGIC);
+		mpdp_put_be32(pl + 4, f);
+		mpdp_put_be32(pl + 8, (uint32_t)(i >> 32));
+		mpdp_put_be32(pl + 12, (uint32_t)i);
+		mpdp_put_be16(udp + 6, l4_csum(ip, udp, l4_len));
 		write_frame(d, b, sizeof(b), i);
 	}
 	return close_out(argv[2], dead, d);
@@ -270,10 +246,10 @@ frame_ip(const uint8_t *b, uint32_t caplen, uint16_t *l4_len)
 	const uint8_t *ip = b + ETH_LEN;
 	unsigned ihl, tot;
 
-	if (caplen < ETH_LEN + IP_LEN || get16(b + 12) != 0x0800 || (ip[0] >> 4) != 4)
+	if (caplen < ETH_LEN + IP_LEN || mpdp_get_be16(b + 12) != 0x0800 || (ip[0] >> 4) != 4)
 		return NULL;
 	ihl = (ip[0] & 15u) * 4;
-	tot = get16(ip + 2);
+	tot = mpdp_get_be16(ip + 2);
 	if (ihl < IP_LEN || tot < ihl || ETH_LEN + tot > caplen)
 		return NULL;
 	*l4_len = (uint16_t)(tot - ihl);
@@ -290,7 +266,7 @@ csum_ok(const uint8_t *ip, uint16_t l4_len)
 
 	if (fold(sum16(0, ip, ihl)) != 0xffff)
 		return 0;
-	if (ip[9] == 17 && get16(l4 + 6) == 0)
+	if (ip[9] == 17 && mpdp_get_be16(l4 + 6) == 0)
 		return 1;
 	sum = sum16(0, ip + 12, 8) + ip[9] + l4_len;
 	return fold(sum16(sum, l4, l4_len)) == 0xffff;
@@ -338,19 +314,19 @@ check_frame(struct check *c, const uint8_t *b, uint32_t caplen)
 	}
 	udp = ip + (ip[0] & 15u) * 4;
 	pl = udp + UDP_LEN;
-	f = get32(pl + 4);
-	seq = (uint64_t)get32(pl + 8) << 32 | get32(pl + 12);
-	if (get32(pl) != SEQ_MAGIC || f >= FLOWS_MAX || (c->n != 0 && seq >= c->n) || seq >= 1ull << 28) {
+	f = mpdp_get_be32(pl + 4);
+	seq = (uint64_t)mpdp_get_be32(pl + 8) << 32 | mpdp_get_be32(pl + 12);
+	if (mpdp_get_be32(pl) != SEQ_MAGIC || f >= FLOWS_MAX || (c->n != 0 && seq >= c->n) || seq >= 1ull << 28) {
 		c->foreign++;
 		return 0;
 	}
 	c->ours++;
 	if (!csum_ok(ip, l4_len))
 		c->bad_checksum++;
-	src = get32(ip + 12);
-	dst = get32(ip + 16);
-	sport = get16(udp);
-	dport = get16(udp + 2);
+	src = mpdp_get_be32(ip + 12);
+	dst = mpdp_get_be32(ip + 16);
+	sport = mpdp_get_be16(udp);
+	dport = mpdp_get_be16(udp + 2);
 	flow_ends(f, &want_src, &want_sport, &want_dst, &want_dport);
 	if (dst != want_dst || dport != want_dport)
 		c->corrupt++;
@@ -496,16 +472,16 @@ build_tcp(const char *spec, uint16_t id, uint8_t *b)
 	memset(b, 0, MAX_FRAME);
 	ip = put_eth_ip(b, src, dst, 6, l4_len, id);
 	tcp = ip + IP_LEN;
-	put16(tcp, sport);
-	put16(tcp + 2, dport);
-	put32(tcp + 4, (uint32_t)seq);
-	put32(tcp + 8, (uint32_t)ack);
+	mpdp_put_be16(tcp, sport);
+	mpdp_put_be16(tcp + 2, dport);
+	mpdp_put_be32(tcp + 4, (uint32_t)seq);
+	mpdp_put_be32(tcp + 8, (uint32_t)ack);
 	tcp[12] = 5 << 4;
 	tcp[13] = bits;
-	put16(tcp + 14, 65535);
+	mpdp_put_be16(tcp + 14, 65535);
 	for (uint64_t i = 0; i < plen; i++)
 		tcp[TCP_LEN + i] = (uint8_t)('a' + (seq + i) % 26);
-	put16(tcp + 16, l4_csum(ip, tcp, l4_len));
+	mpdp_put_be16(tcp + 16, l4_csum(ip, tcp, l4_len));
 	return frame < MIN_FRAME ? MIN_FRAME : frame;
 }
 
@@ -550,12 +526,12 @@ dump_frame(const uint8_t *b, uint32_t caplen)
 		return;
 	}
 	l4 = ip + (ip[0] & 15u) * 4;
-	a.s_addr = htonl(get32(ip + 12));
+	a.s_addr = htonl(mpdp_get_be32(ip + 12));
 	inet_ntop(AF_INET, &a, sa, sizeof(sa));
-	a.s_addr = htonl(get32(ip + 16));
+	a.s_addr = htonl(mpdp_get_be32(ip + 16));
 	inet_ntop(AF_INET, &a, da, sizeof(da));
 	if (ip[9] == 17) {
-		printf("udp %s:%u>%s:%u len=%u csum=%s\n", sa, get16(l4), da, get16(l4 + 2),
+		printf("udp %s:%u>%s:%u len=%u csum=%s\n", sa, mpdp_get_be16(l4), da, mpdp_get_be16(l4 + 2),
 		       l4_len - UDP_LEN, csum_ok(ip, l4_len) ? "ok" : "bad");
 		return;
 	}
@@ -569,8 +545,8 @@ dump_frame(const uint8_t *b, uint32_t caplen)
 	if (k == 0)
 		flags[k++] = '-';
 	flags[k] = '\0';
-	printf("tcp %s:%u>%s:%u %s seq=%" PRIu32 " ack=%" PRIu32 " len=%u csum=%s\n", sa, get16(l4), da,
-	       get16(l4 + 2), flags, get32(l4 + 4), get32(l4 + 8), hlen <= l4_len ? l4_len - hlen : 0,
+	printf("tcp %s:%u>%s:%u %s seq=%" PRIu32 " ack=%" PRIu32 " len=%u csum=%s\n", sa, mpdp_get_be16(l4), da,
+	       mpdp_get_be16(l4 + 2), flags, mpdp_get_be32(l4 + 4), mpdp_get_be32(l4 + 8), hlen <= l4_len ? l4_len - hlen : 0,
 	       csum_ok(ip, l4_len) ? "ok" : "bad");
 }
 

@@ -36,13 +36,6 @@ struct pkt {
 };
 
 static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
 addr(int fam, const char *s, uint8_t *out)
 {
 	assert_int_equal(inet_pton(fam == 4 ? AF_INET : AF_INET6, s, out), 1);
@@ -65,17 +58,17 @@ mk_ip(struct pkt *p, int fam, uint8_t proto, const char *src, const char *dst,
 	assert_true(14 + hl + l4len <= PKT_MAX);
 	memset(p->buf, 0, sizeof(p->buf));
 	memset(p->buf, 0x02, 12);
-	wr16(p->buf + 12, fam == 4 ? 0x0800 : 0x86dd);
+	mpdp_put_be16(p->buf + 12, fam == 4 ? 0x0800 : 0x86dd);
 	if (fam == 4) {
 		ip[0] = 0x45;
-		wr16(ip + 2, (uint16_t)(hl + l4len));
+		mpdp_put_be16(ip + 2, (uint16_t)(hl + l4len));
 		ip[8] = 64;
 		ip[9] = proto;
 		addr(4, src, ip + 12);
 		addr(4, dst, ip + 16);
 	} else {
 		ip[0] = 0x60;
-		wr16(ip + 4, (uint16_t)l4len);
+		mpdp_put_be16(ip + 4, (uint16_t)l4len);
 		ip[6] = proto;
 		ip[7] = 64;
 		addr(6, src, ip + 8);
@@ -92,11 +85,11 @@ mk_tcp(struct pkt *p, int fam, const char *src, uint16_t sp, const char *dst, ui
 {
 	uint8_t th[20] = { 0 };
 
-	wr16(th, sp);
-	wr16(th + 2, dp);
+	mpdp_put_be16(th, sp);
+	mpdp_put_be16(th + 2, dp);
 	th[12] = 5 << 4;
 	th[13] = flags;
-	wr16(th + 14, 65535);
+	mpdp_put_be16(th + 14, 65535);
 	mk_ip(p, fam, 6, src, dst, th, sizeof(th));
 }
 
@@ -105,9 +98,9 @@ mk_udp(struct pkt *p, int fam, const char *src, uint16_t sp, const char *dst, ui
 {
 	uint8_t uh[8 + 12] = { 0 };
 
-	wr16(uh, sp);
-	wr16(uh + 2, dp);
-	wr16(uh + 4, sizeof(uh));
+	mpdp_put_be16(uh, sp);
+	mpdp_put_be16(uh + 2, dp);
+	mpdp_put_be16(uh + 4, sizeof(uh));
 	mk_ip(p, fam, 17, src, dst, uh, sizeof(uh));
 }
 
@@ -121,8 +114,8 @@ mk_icmp(struct pkt *p, int fam, const char *src, const char *dst, uint8_t type, 
 	assert_true(qlen <= 256);
 	ih[0] = type;
 	ih[1] = code;
-	wr16(ih + 4, id);
-	wr16(ih + 6, 1);
+	mpdp_put_be16(ih + 4, id);
+	mpdp_put_be16(ih + 6, 1);
 	if (qlen > 0)
 		memcpy(ih + 8, quote, qlen);
 	mk_ip(p, fam, fam == 4 ? 1 : 58, src, dst, ih, 8 + qlen);
@@ -654,7 +647,7 @@ test_untracked_and_unparsed_packets(void **state)
 	assert_int_equal(create(&f, &p, T0), -EINVAL);
 	/* A later fragment. */
 	mk_udp(&p, 4, "10.0.0.1", 1, "10.0.0.2", 2);
-	wr16(p.buf + 14 + 6, 0x0010);
+	mpdp_put_be16(p.buf + 14 + 6, 0x0010);
 	pkt_parse(&p);
 	assert_true(p.info.flags & MPDP_PKT_F_NOT_FIRST_FRAG);
 	assert_int_equal(look(&f, &p, T0), FW_CT_INVALID);
@@ -662,7 +655,7 @@ test_untracked_and_unparsed_packets(void **state)
 	/* Not IP. */
 	memset(&p, 0, sizeof(p));
 	p.len = 60;
-	wr16(p.buf + 12, 0x0806);
+	mpdp_put_be16(p.buf + 12, 0x0806);
 	mpdp_pkt_parse(p.buf, p.len, &p.info);
 	assert_int_equal(look(&f, &p, T0), FW_CT_INVALID);
 	assert_int_equal(create(&f, &p, T0), -EINVAL);
@@ -729,7 +722,7 @@ test_icmp_error_related_v4(void **state)
 	/* A frame that holds the whole quote, but an IP length that cuts it. */
 	q = ip_of(&t.c2s[P_DATA], &qn, 28);
 	mk_icmp(&err, 4, "10.0.0.254", "10.0.0.1", 3, 1, 0, q, qn);
-	wr16(err.buf + 14 + 2, 20 + 8 + 24);
+	mpdp_put_be16(err.buf + 14 + 2, 20 + 8 + 24);
 	pkt_parse(&err);
 	assert_int_equal(look(&f, &err, T0), FW_CT_INVALID);
 	/* The connection expired: the error is about nothing. */
@@ -750,7 +743,7 @@ test_icmp_error_related_v4(void **state)
 	mk_icmp(&err, 4, "10.0.0.254", "10.0.0.1", 3, 1, 0, bad, qn);
 	assert_int_equal(look(&f, &err, T0), FW_CT_INVALID);
 	bad[0] = 0x45;
-	wr16(bad + 6, 0x0020);
+	mpdp_put_be16(bad + 6, 0x0020);
 	mk_icmp(&err, 4, "10.0.0.254", "10.0.0.1", 3, 1, 0, bad, qn);
 	assert_int_equal(look(&f, &err, T0), FW_CT_INVALID);
 	/* An error with no quote at all. */
@@ -768,7 +761,7 @@ with_hopopts(const struct pkt *p, uint8_t *out, uint32_t *n)
 
 	memcpy(out, ip, 40);
 	out[6] = 0;               /* next: hop-by-hop */
-	wr16(out + 4, (uint16_t)(l4len + 8));
+	mpdp_put_be16(out + 4, (uint16_t)(l4len + 8));
 	memset(out + 40, 0, 8);
 	out[40] = ip[6];          /* its next: the L4 */
 	out[42] = 1;              /* PadN filling the header */

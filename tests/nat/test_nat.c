@@ -41,19 +41,6 @@ ip(const char *s)
 	return a.s_addr;
 }
 
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 static uint32_t
 rd32n(const uint8_t *p)
 {
@@ -84,7 +71,7 @@ pseudo_sum(const uint8_t *iph, uint8_t proto, size_t l4len)
 	memcpy(ph, iph + 12, 8);
 	ph[8] = 0;
 	ph[9] = proto;
-	wr16(ph + 10, (uint16_t)l4len);
+	mpdp_put_be16(ph + 10, (uint16_t)l4len);
 	return mpdp_pkt_cksum(ph, sizeof(ph), 0);
 }
 
@@ -92,25 +79,25 @@ pseudo_sum(const uint8_t *iph, uint8_t proto, size_t l4len)
 static void
 l4_fill(uint8_t *iph, int udp_zero)
 {
-	size_t ihl = (size_t)(iph[0] & 0xf) * 4, tot = rd16(iph + 2), l4len = tot - ihl;
+	size_t ihl = (size_t)(iph[0] & 0xf) * 4, tot = mpdp_get_be16(iph + 2), l4len = tot - ihl;
 	uint8_t *l4 = iph + ihl;
 	uint16_t c;
 
 	switch (iph[9]) {
 	case IPPROTO_TCP:
-		wr16(l4 + 16, full_cks(l4, l4len, 16, pseudo_sum(iph, IPPROTO_TCP, l4len)));
+		mpdp_put_be16(l4 + 16, full_cks(l4, l4len, 16, pseudo_sum(iph, IPPROTO_TCP, l4len)));
 		break;
 	case IPPROTO_UDP:
 		c = full_cks(l4, l4len, 6, pseudo_sum(iph, IPPROTO_UDP, l4len));
-		wr16(l4 + 6, udp_zero ? 0 : c == 0 ? 0xffff : c);
+		mpdp_put_be16(l4 + 6, udp_zero ? 0 : c == 0 ? 0xffff : c);
 		break;
 	case IPPROTO_ICMP:
-		wr16(l4 + 2, full_cks(l4, l4len, 2, 0));
+		mpdp_put_be16(l4 + 2, full_cks(l4, l4len, 2, 0));
 		break;
 	default:
 		break;
 	}
-	wr16(iph + 10, full_cks(iph, ihl, 10, 0));
+	mpdp_put_be16(iph + 10, full_cks(iph, ihl, 10, 0));
 }
 
 struct spec {
@@ -139,11 +126,11 @@ build(uint8_t *f, const struct spec *s)
 	memset(f, 0, FRAME_MAX);
 	memcpy(f, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
 	if (s->vlan) {
-		wr16(f + off, 0x8100);
-		wr16(f + off + 2, 5);
+		mpdp_put_be16(f + off, 0x8100);
+		mpdp_put_be16(f + off + 2, 5);
 		off += 4;
 	}
-	wr16(f + off, 0x0800);
+	mpdp_put_be16(f + off, 0x0800);
 	off += 2;
 	iph = f + off;
 	switch (s->proto) {
@@ -156,9 +143,9 @@ build(uint8_t *f, const struct spec *s)
 	tot = ihl + l4len;
 	assert_true(off + tot <= FRAME_MAX);
 	iph[0] = (uint8_t)(0x40 | ihl / 4);
-	wr16(iph + 2, (uint16_t)tot);
-	wr16(iph + 4, 0x1234);
-	wr16(iph + 6, s->frag);
+	mpdp_put_be16(iph + 2, (uint16_t)tot);
+	mpdp_put_be16(iph + 4, 0x1234);
+	mpdp_put_be16(iph + 6, s->frag);
 	iph[8] = 64;
 	iph[9] = s->proto;
 	memcpy(iph + 12, &(uint32_t){ ip(s->src) }, 4);
@@ -168,20 +155,20 @@ build(uint8_t *f, const struct spec *s)
 	for (size_t i = 0; i < s->payload; i++)
 		l4[l4len - s->payload + i] = (uint8_t)(i * 7 + 3);
 	if (s->payload >= 2)
-		wr16(l4 + l4len - s->payload, s->pay_word);
+		mpdp_put_be16(l4 + l4len - s->payload, s->pay_word);
 	switch (s->proto) {
 	case IPPROTO_TCP:
-		wr16(l4, s->sport);
-		wr16(l4 + 2, s->dport);
+		mpdp_put_be16(l4, s->sport);
+		mpdp_put_be16(l4 + 2, s->dport);
 		l4[7] = 1;
 		l4[12] = 5 << 4;
 		l4[13] = s->flags;
-		wr16(l4 + 14, 65535);
+		mpdp_put_be16(l4 + 14, 65535);
 		break;
 	case IPPROTO_UDP:
-		wr16(l4, s->sport);
-		wr16(l4 + 2, s->dport);
-		wr16(l4 + 4, (uint16_t)l4len);
+		mpdp_put_be16(l4, s->sport);
+		mpdp_put_be16(l4 + 2, s->dport);
+		mpdp_put_be16(l4 + 4, (uint16_t)l4len);
 		break;
 	case IPPROTO_ICMP:
 		l4[0] = s->type;
@@ -189,7 +176,7 @@ build(uint8_t *f, const struct spec *s)
 		if (s->quote != NULL)
 			memcpy(l4 + 8, s->quote, s->quote_len);
 		else
-			wr16(l4 + 4, s->sport);
+			mpdp_put_be16(l4 + 4, s->sport);
 		break;
 	default:
 		break;
@@ -202,26 +189,26 @@ build(uint8_t *f, const struct spec *s)
 static void
 verify_l4(const uint8_t *iph, size_t avail, int udp_zero_ok)
 {
-	size_t ihl = (size_t)(iph[0] & 0xf) * 4, tot = rd16(iph + 2), l4len = tot - ihl;
+	size_t ihl = (size_t)(iph[0] & 0xf) * 4, tot = mpdp_get_be16(iph + 2), l4len = tot - ihl;
 	const uint8_t *l4 = iph + ihl;
 	uint16_t want;
 
 	assert_true(tot <= avail);
 	switch (iph[9]) {
 	case IPPROTO_TCP:
-		assert_int_equal(rd16(l4 + 16), full_cks(l4, l4len, 16,
+		assert_int_equal(mpdp_get_be16(l4 + 16), full_cks(l4, l4len, 16,
 							 pseudo_sum(iph, IPPROTO_TCP, l4len)));
 		break;
 	case IPPROTO_UDP:
-		if (rd16(l4 + 6) == 0) {
+		if (mpdp_get_be16(l4 + 6) == 0) {
 			assert_true(udp_zero_ok);
 			break;
 		}
 		want = full_cks(l4, l4len, 6, pseudo_sum(iph, IPPROTO_UDP, l4len));
-		assert_int_equal(rd16(l4 + 6), want == 0 ? 0xffff : want);
+		assert_int_equal(mpdp_get_be16(l4 + 6), want == 0 ? 0xffff : want);
 		break;
 	case IPPROTO_ICMP:
-		assert_int_equal(rd16(l4 + 2), full_cks(l4, l4len, 2, 0));
+		assert_int_equal(mpdp_get_be16(l4 + 2), full_cks(l4, l4len, 2, 0));
 		break;
 	default:
 		break;
@@ -243,15 +230,15 @@ verify(const uint8_t *f, size_t len, int udp_zero_ok)
 	assert_int_equal(mpdp_pkt_parse(f, (uint32_t)len, &info), 0);
 	iph = f + info.l3_off;
 	ihl = (size_t)(iph[0] & 0xf) * 4;
-	assert_int_equal(rd16(iph + 10), full_cks(iph, ihl, 10, 0));
+	assert_int_equal(mpdp_get_be16(iph + 10), full_cks(iph, ihl, 10, 0));
 	verify_l4(iph, len - info.l3_off, udp_zero_ok);
 	l4 = iph + ihl;
 	if (iph[9] == IPPROTO_ICMP && l4[0] != 0 && l4[0] != 8) {
 		const uint8_t *q = l4 + 8;
 		size_t qihl = (size_t)(q[0] & 0xf) * 4;
 
-		assert_int_equal(rd16(q + 10), full_cks(q, qihl, 10, 0));
-		verify_l4(q, rd16(iph + 2) - ihl - 8, udp_zero_ok);
+		assert_int_equal(mpdp_get_be16(q + 10), full_cks(q, qihl, 10, 0));
+		verify_l4(q, mpdp_get_be16(iph + 2) - ihl - 8, udp_zero_ok);
 	}
 }
 
@@ -259,7 +246,7 @@ verify(const uint8_t *f, size_t len, int udp_zero_ok)
 static uint8_t *
 iphdr(uint8_t *f)
 {
-	return f + (rd16(f + 12) == 0x8100 ? 18 : 14);
+	return f + (mpdp_get_be16(f + 12) == 0x8100 ? 18 : 14);
 }
 
 static uint8_t *
@@ -1094,15 +1081,15 @@ test_tcp_out_and_back(void **state)
 	/* 0x0a000006 % 4 = 2 */
 	assert_addr(iphdr(fr) + 12, "192.0.2.3");
 	assert_addr(iphdr(fr) + 16, "203.0.113.9");
-	assert_int_equal(rd16(l4hdr(fr)), 40000);
-	assert_int_equal(rd16(l4hdr(fr) + 2), 443);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr)), 40000);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), 443);
 	verify(fr, n, 0);
 	n = build(fr, &(struct spec){ .proto = IPPROTO_TCP, .src = "203.0.113.9", .dst = "192.0.2.3",
 				      .sport = 443, .dport = 40000, .flags = NAT_TH_SYN | 0x10,
 				      .payload = 7 });
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 16, "10.0.0.6");
-	assert_int_equal(rd16(l4hdr(fr) + 2), 40000);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), 40000);
 	verify(fr, n, 0);
 	assert_int_equal(ctr(&f, NAT_C_XLATE_OUT), 1);
 	assert_int_equal(ctr(&f, NAT_C_XLATE_IN), 1);
@@ -1134,15 +1121,15 @@ test_udp_out_and_back_with_and_without_checksum(void **state)
 				      .sport = 5353, .dport = 53, .payload = 41 });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_OUTSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.4");
-	assert_int_equal(rd16(l4hdr(fr)), 5353);
-	assert_int_not_equal(rd16(l4hdr(fr) + 6), 0);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr)), 5353);
+	assert_int_not_equal(mpdp_get_be16(l4hdr(fr) + 6), 0);
 	verify(fr, n, 0);
 	/* Without a checksum: 0 stays 0. */
 	n = build(fr, &(struct spec){ .proto = IPPROTO_UDP, .src = "8.8.8.8", .dst = "192.0.2.4",
 				      .sport = 53, .dport = 5353, .payload = 20, .udp_zero = 1 });
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 16, "10.0.0.7");
-	assert_int_equal(rd16(l4hdr(fr) + 6), 0);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 6), 0);
 	verify(fr, n, 1);
 	fx_close(&f);
 }
@@ -1169,7 +1156,7 @@ test_udp_checksum_that_becomes_zero_is_sent_as_ffff(void **state)
 		nat_xlate_src(fr, &p, ip("192.0.2.200"), htons(2000));
 		verify(fr, n, 0);
 		if (full_cks(l4, 12, 6, pseudo_sum(iphdr(fr), IPPROTO_UDP, 12)) == 0) {
-			assert_int_equal(rd16(l4 + 6), 0xffff);
+			assert_int_equal(mpdp_get_be16(l4 + 6), 0xffff);
 			hit = 1;
 		}
 	}
@@ -1190,19 +1177,19 @@ test_icmp_echo_out_and_back(void **state)
 				      .dst = "1.1.1.1", .sport = 7, .payload = 56 });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_OUTSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.1");
-	assert_int_equal(rd16(l4hdr(fr) + 4), 1024);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 4), 1024);
 	verify(fr, n, 0);
 	n = build(fr, &(struct spec){ .proto = IPPROTO_ICMP, .type = 0, .src = "1.1.1.1",
 				      .dst = "192.0.2.1", .sport = 1024, .payload = 56 });
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 16, "10.0.0.6");
-	assert_int_equal(rd16(l4hdr(fr) + 4), 7);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 4), 7);
 	verify(fr, n, 0);
 	/* Another host with the same identifier gets the next one. */
 	n = build(fr, &(struct spec){ .proto = IPPROTO_ICMP, .type = 8, .src = "10.0.0.9",
 				      .dst = "1.1.1.1", .sport = 7, .payload = 56 });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_OUTSIDE);
-	assert_int_equal(rd16(l4hdr(fr) + 4), 1025);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 4), 1025);
 	verify(fr, n, 0);
 	/* Query sessions open from the inside: no echo request in, no echo reply out. */
 	n = build(fr, &(struct spec){ .proto = IPPROTO_ICMP, .type = 8, .src = "1.1.1.1",
@@ -1251,7 +1238,7 @@ test_icmp_error_inbound_translates_the_quote(void **state)
 	qh = l4hdr(fr) + 8;
 	assert_addr(qh + 12, "10.0.0.6");
 	assert_addr(qh + 16, "203.0.113.9");
-	assert_int_equal(rd16(qh + 20), 33434);
+	assert_int_equal(mpdp_get_be16(qh + 20), 33434);
 	verify(fr, n, 0);
 	/* The same about a TCP segment, quoted in 28 bytes (RFC 792): no TCP checksum there. */
 	n = build(fr, &(struct spec){ .proto = IPPROTO_TCP, .src = "10.0.0.6", .dst = "203.0.113.9",
@@ -1264,10 +1251,10 @@ test_icmp_error_inbound_translates_the_quote(void **state)
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_INSIDE);
 	qh = l4hdr(fr) + 8;
 	assert_addr(qh + 12, "10.0.0.6");
-	assert_int_equal(rd16(qh + 20), 41000);
-	assert_int_equal(rd16(l4hdr(fr) + 2), full_cks(l4hdr(fr), 36, 2, 0));
-	assert_int_equal(rd16(qh + 10), full_cks(qh, 20, 10, 0));
-	assert_int_equal(rd16(iphdr(fr) + 10), full_cks(iphdr(fr), 20, 10, 0));
+	assert_int_equal(mpdp_get_be16(qh + 20), 41000);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), full_cks(l4hdr(fr), 36, 2, 0));
+	assert_int_equal(mpdp_get_be16(qh + 10), full_cks(qh, 20, 10, 0));
+	assert_int_equal(mpdp_get_be16(iphdr(fr) + 10), full_cks(iphdr(fr), 20, 10, 0));
 	/* About a ping of ours. */
 	n = build(fr, &(struct spec){ .proto = IPPROTO_ICMP, .type = 8, .src = "10.0.0.6",
 				      .dst = "203.0.113.9", .sport = 3000, .payload = 8 });
@@ -1280,7 +1267,7 @@ test_icmp_error_inbound_translates_the_quote(void **state)
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_INSIDE);
 	qh = l4hdr(fr) + 8;
 	assert_addr(qh + 12, "10.0.0.6");
-	assert_int_equal(rd16(qh + 24), 3000);
+	assert_int_equal(mpdp_get_be16(qh + 24), 3000);
 	verify(fr, n, 0);
 	/* ICMP errors refresh nothing; about an unmapped packet: dropped. */
 	qn = ip_packet(q, &(struct spec){ .proto = IPPROTO_UDP, .src = "192.0.2.3",
@@ -1308,7 +1295,7 @@ test_icmp_error_outbound_translates_the_quote(void **state)
 				      .sport = 6000, .dport = 5353, .payload = 10 });
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 16, "10.0.0.5");
-	assert_int_equal(rd16(l4hdr(fr) + 2), 53);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), 53);
 	verify(fr, n, 0);
 	/* ...and the host answers port unreachable, quoting it whole. */
 	memcpy(q, fr + ETH, n - ETH);
@@ -1321,7 +1308,7 @@ test_icmp_error_outbound_translates_the_quote(void **state)
 	qh = l4hdr(fr) + 8;
 	assert_addr(qh + 12, "203.0.113.9");
 	assert_addr(qh + 16, "192.0.2.1");
-	assert_int_equal(rd16(qh + 22), 5353);
+	assert_int_equal(mpdp_get_be16(qh + 22), 5353);
 	verify(fr, n, 0);
 	/* An error about a packet nobody mapped, from a translated host: dropped. */
 	qn = ip_packet(q, &(struct spec){ .proto = IPPROTO_UDP, .src = "203.0.113.9",
@@ -1347,7 +1334,7 @@ test_icmp_error_outbound_translates_the_quote(void **state)
 		qn = ip_packet(bad[2], &(struct spec){ .proto = IPPROTO_ICMP, .type = 3, .src = "1.1.1.1",
 						       .dst = "10.0.0.5", .quote = q, .quote_len = 8 });
 		memcpy(bad[3], q, 28);
-		wr16(bad[3] + 6, 0x0010);
+		mpdp_put_be16(bad[3] + 6, 0x0010);
 		for (int i = 0; i < 4; i++) {
 			n = build(fr, &(struct spec){ .proto = IPPROTO_ICMP, .type = 3, .src = "10.0.0.5",
 						      .dst = "203.0.113.9", .quote = bad[i],
@@ -1377,9 +1364,9 @@ test_hairpin_translates_both_ways_and_stays_inside(void **state)
 				      .sport = 7000, .dport = 6000, .payload = 30 });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.3");
-	assert_int_equal(rd16(l4hdr(fr)), 7000);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr)), 7000);
 	assert_addr(iphdr(fr) + 16, "10.0.0.7");
-	assert_int_equal(rd16(l4hdr(fr) + 2), 6000);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), 6000);
 	verify(fr, n, 0);
 	/* B answers A's outside endpoint: hairpinned again. */
 	n = build(fr, &(struct spec){ .proto = IPPROTO_UDP, .src = "10.0.0.7", .dst = "192.0.2.3",
@@ -1387,7 +1374,7 @@ test_hairpin_translates_both_ways_and_stays_inside(void **state)
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.4");
 	assert_addr(iphdr(fr) + 16, "10.0.0.6");
-	assert_int_equal(rd16(l4hdr(fr) + 2), 7000);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), 7000);
 	verify(fr, n, 0);
 	assert_int_equal(ctr(&f, NAT_C_XLATE_HAIRPIN), 2);
 	/* To one of our addresses on a port nobody has: out, as to anywhere. */
@@ -1408,15 +1395,15 @@ test_hairpin_translates_both_ways_and_stays_inside(void **state)
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.3");
 	assert_addr(iphdr(fr) + 16, "10.0.0.5");
-	assert_int_equal(rd16(l4hdr(fr) + 2), 80);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), 80);
 	verify(fr, n, 0);
 	n = build(fr, &(struct spec){ .proto = IPPROTO_TCP, .src = "10.0.0.5", .dst = "192.0.2.3",
 				      .sport = 80, .dport = 50000, .flags = NAT_TH_SYN | 0x10 });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.1");
-	assert_int_equal(rd16(l4hdr(fr)), 8080);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr)), 8080);
 	assert_addr(iphdr(fr) + 16, "10.0.0.6");
-	assert_int_equal(rd16(l4hdr(fr) + 2), 50000);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), 50000);
 	verify(fr, n, 0);
 	fx_close(&f);
 }
@@ -1434,26 +1421,26 @@ test_dnat_in_and_reply_and_outbound_from_the_server(void **state)
 				      .sport = 55555, .dport = 8080, .flags = NAT_TH_SYN, .payload = 3 });
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_INSIDE);
 	assert_addr(iphdr(fr) + 16, "10.0.0.5");
-	assert_int_equal(rd16(l4hdr(fr) + 2), 80);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr) + 2), 80);
 	verify(fr, n, 0);
 	n = build(fr, &(struct spec){ .proto = IPPROTO_TCP, .src = "10.0.0.5", .dst = "203.0.113.9",
 				      .sport = 80, .dport = 55555, .flags = NAT_TH_SYN | 0x10 });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_OUTSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.1");
-	assert_int_equal(rd16(l4hdr(fr)), 8080);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr)), 8080);
 	verify(fr, n, 0);
 	/* The static mapping serves the server's own outbound traffic to anyone. */
 	n = build(fr, &(struct spec){ .proto = IPPROTO_TCP, .src = "10.0.0.5", .dst = "198.51.100.3",
 				      .sport = 80, .dport = 1234, .flags = 0x10 });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_OUTSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.1");
-	assert_int_equal(rd16(l4hdr(fr)), 8080);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr)), 8080);
 	/* Its other ports go through the --snat rule: paired address 0x0a000005 % 4 = 1. */
 	n = build(fr, &(struct spec){ .proto = IPPROTO_TCP, .src = "10.0.0.5", .dst = "198.51.100.3",
 				      .sport = 81, .dport = 1234, .flags = NAT_TH_SYN });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_OUTSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.2");
-	assert_int_equal(rd16(l4hdr(fr)), 1024);
+	assert_int_equal(mpdp_get_be16(l4hdr(fr)), 1024);
 	/* Static mapping: still there long after. */
 	f.now += 30 * 86400 * SEC;
 	nat_table_expire(&f.t, f.now, 100000);
@@ -1478,13 +1465,13 @@ test_ip_options_and_vlan_are_translated(void **state)
 				      .opt_words = 3, .payload = 5 });
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_OUTSIDE);
 	assert_addr(iphdr(fr) + 12, "192.0.2.3");
-	assert_int_equal(rd16(iphdr(fr) + 32), 40000);
+	assert_int_equal(mpdp_get_be16(iphdr(fr) + 32), 40000);
 	verify(fr, n, 0);
 	n = build(fr, &(struct spec){ .proto = IPPROTO_UDP, .src = "203.0.113.9", .dst = "192.0.2.1",
 				      .sport = 7, .dport = 5353, .vlan = 1, .opt_words = 1,
 				      .payload = 9 });
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_INSIDE);
-	assert_int_equal(rd16(fr + 12), 0x8100);
+	assert_int_equal(mpdp_get_be16(fr + 12), 0x8100);
 	assert_addr(iphdr(fr) + 16, "10.0.0.5");
 	verify(fr, n, 0);
 	fx_close(&f);
@@ -1501,11 +1488,11 @@ test_untranslated_traffic_passes_to_the_other_side(void **state)
 	fx_open_argv(&f, CGN);
 	/* IPv6 both ways. */
 	memset(fr, 0, 80);
-	wr16(fr + 12, 0x86dd);
+	mpdp_put_be16(fr + 12, 0x86dd);
 	fr[14] = 0x60;
 	fr[20] = 17;
 	fr[21] = 64;
-	wr16(fr + 18, 8);
+	mpdp_put_be16(fr + 18, 8);
 	memcpy(copy, fr, 62);
 	assert_int_equal(out(&f, fr, 62), NAT_NEXT_OUTSIDE);
 	assert_int_equal(in(&f, fr, 62), NAT_NEXT_INSIDE);
@@ -1513,7 +1500,7 @@ test_untranslated_traffic_passes_to_the_other_side(void **state)
 	assert_int_equal(ctr(&f, NAT_C_PASS_IPV6), 2);
 	/* ARP, and a runt. */
 	memset(fr, 0, 60);
-	wr16(fr + 12, 0x0806);
+	mpdp_put_be16(fr + 12, 0x0806);
 	assert_int_equal(out(&f, fr, 42), NAT_NEXT_OUTSIDE);
 	assert_int_equal(in(&f, fr, 42), NAT_NEXT_INSIDE);
 	assert_int_equal(out(&f, fr, 3), NAT_NEXT_OUTSIDE);
@@ -1572,7 +1559,7 @@ test_drops_are_counted_by_reason(void **state)
 	assert_int_equal(out(&f, fr, n), NAT_NEXT_DROP);
 	n = build(fr, &(struct spec){ .proto = IPPROTO_TCP, .src = "10.0.0.6", .dst = "203.0.113.9",
 				      .sport = 1, .dport = 2 });
-	wr16(iphdr(fr) + 2, 19);
+	mpdp_put_be16(iphdr(fr) + 2, 19);
 	assert_int_equal(in(&f, fr, n), NAT_NEXT_DROP);
 	assert_int_equal(ctr(&f, NAT_C_DROP_MALFORMED), 3);
 	/* Other protocols; ICMP types that are neither echo nor a translated error. */
@@ -1657,7 +1644,7 @@ test_garbage_is_counted_never_fatal(void **state)
 			for (size_t k = 0; k < len; k++)
 				fr[k] = (uint8_t)xorshift(&rnd);
 			if (len > 14 && (rnd & 2)) {
-				wr16(fr + 12, 0x0800);
+				mpdp_put_be16(fr + 12, 0x0800);
 				fr[14] = (uint8_t)(0x45 + (rnd >> 20) % 3);
 			}
 		} else {

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mpdp_pkt.h"
+
 #define START_SEC 1767225600u	/* 2026-01-01 00:00:00 UTC */
 #define STEP_USEC 10u
 #define MIN_FRAME 60u		/* 64 on the wire less the FCS */
@@ -202,26 +204,6 @@ rng_seed(struct gen *g, uint64_t seed)
 	g->rng = z ? z : 0x2545f4914f6cdd1dull;
 }
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 /* Ones' complement sum of big-endian 16-bit words; csum_final() folds and inverts it. */
 static uint32_t
 csum_add(uint32_t sum, const uint8_t *p, size_t len)
@@ -229,7 +211,7 @@ csum_add(uint32_t sum, const uint8_t *p, size_t len)
 	size_t i;
 
 	for (i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
+		sum += mpdp_get_be16(p + i);
 	if (len & 1)
 		sum += (uint32_t)p[len - 1] << 8;
 	return sum;
@@ -261,16 +243,16 @@ put_eth(uint8_t *b, const uint8_t *dmac, const uint8_t *smac, const uint16_t *vl
 	memcpy(b, dmac, 6);
 	memcpy(b + 6, smac, 6);
 	if (vlan[0]) {
-		put16(b + off, vlan[1] ? ET_QINQ : ET_VLAN);
-		put16(b + off + 2, vlan[0]);
+		mpdp_put_be16(b + off, vlan[1] ? ET_QINQ : ET_VLAN);
+		mpdp_put_be16(b + off + 2, vlan[0]);
 		off += 4;
 	}
 	if (vlan[1]) {
-		put16(b + off, ET_VLAN);
-		put16(b + off + 2, vlan[1]);
+		mpdp_put_be16(b + off, ET_VLAN);
+		mpdp_put_be16(b + off + 2, vlan[1]);
 		off += 4;
 	}
-	put16(b + off, type);
+	mpdp_put_be16(b + off, type);
 	return off + 2;
 }
 
@@ -314,19 +296,19 @@ build_flow(struct gen *g, unsigned i, uint8_t *b)
 			flags = TCP_FIN | TCP_ACK;
 		else
 			flags = n ? TCP_PSH | TCP_ACK : TCP_ACK;
-		put16(l4p, f->sport);
-		put16(l4p + 2, f->dport);
-		put32(l4p + 4, s->snd_nxt);
-		put32(l4p + 8, flags == TCP_SYN ? 0 : peer ? peer->snd_nxt : s->peer_nxt);
+		mpdp_put_be16(l4p, f->sport);
+		mpdp_put_be16(l4p + 2, f->dport);
+		mpdp_put_be32(l4p + 4, s->snd_nxt);
+		mpdp_put_be32(l4p + 8, flags == TCP_SYN ? 0 : peer ? peer->snd_nxt : s->peer_nxt);
 		l4p[12] = (uint8_t)((l4 / 4) << 4);
 		l4p[13] = flags;
-		put16(l4p + 14, first ? 64240 : 502);
-		put16(l4p + 16, 0);
-		put16(l4p + 18, 0);
+		mpdp_put_be16(l4p + 14, first ? 64240 : 502);
+		mpdp_put_be16(l4p + 16, 0);
+		mpdp_put_be16(l4p + 18, 0);
 		if (first) {
 			l4p[20] = 2;	/* MSS */
 			l4p[21] = 4;
-			put16(l4p + 22, (uint16_t)(1500 - l3 - 20));
+			mpdp_put_be16(l4p + 22, (uint16_t)(1500 - l3 - 20));
 		}
 		s->snd_nxt += n + (flags & (TCP_SYN | TCP_FIN) ? 1 : 0);
 	} else {
@@ -334,10 +316,10 @@ build_flow(struct gen *g, unsigned i, uint8_t *b)
 		max = MAX_FRAME - l2 - l3 - l4;
 		n = payload_size(g, f, max);
 		if (f->proto == IPPROTO_UDP) {
-			put16(l4p, f->sport);
-			put16(l4p + 2, f->dport);
-			put16(l4p + 4, (uint16_t)(l4 + n));
-			put16(l4p + 6, 0);
+			mpdp_put_be16(l4p, f->sport);
+			mpdp_put_be16(l4p + 2, f->dport);
+			mpdp_put_be16(l4p + 4, (uint16_t)(l4 + n));
+			mpdp_put_be16(l4p + 6, 0);
 		} else {
 			int req = f->role != ROLE_RESP;
 
@@ -346,9 +328,9 @@ build_flow(struct gen *g, unsigned i, uint8_t *b)
 			else
 				l4p[0] = req ? ICMP6_ECHO_REQUEST : ICMP6_ECHO_REPLY;
 			l4p[1] = 0;
-			put16(l4p + 2, 0);
-			put16(l4p + 4, f->sport);
-			put16(l4p + 6, (uint16_t)(s->sent + 1));
+			mpdp_put_be16(l4p + 2, 0);
+			mpdp_put_be16(l4p + 4, f->sport);
+			mpdp_put_be16(l4p + 6, (uint16_t)(s->sent + 1));
 		}
 	}
 	data = l4p + l4;
@@ -363,20 +345,20 @@ build_flow(struct gen *g, unsigned i, uint8_t *b)
 	if (f->ipv == 4) {
 		ip[0] = 0x45;
 		ip[1] = 0;
-		put16(ip + 2, (uint16_t)(l3 + l4 + n));
-		put16(ip + 4, s->ip_id++);
-		put16(ip + 6, 0x4000);	/* DF */
+		mpdp_put_be16(ip + 2, (uint16_t)(l3 + l4 + n));
+		mpdp_put_be16(ip + 4, s->ip_id++);
+		mpdp_put_be16(ip + 6, 0x4000);	/* DF */
 		ip[8] = f->ttl;
 		ip[9] = f->proto;
-		put16(ip + 10, 0);
+		mpdp_put_be16(ip + 10, 0);
 		memcpy(ip + 12, s->src, 4);
 		memcpy(ip + 16, s->dst, 4);
-		put16(ip + 10, csum_final(csum_add(0, ip, 20)));
+		mpdp_put_be16(ip + 10, csum_final(csum_add(0, ip, 20)));
 		sum = csum_add(0, ip + 12, 8);
 		sum += f->proto + l4 + n;
 	} else {
-		put32(ip, 6u << 28 | s->flow_label);
-		put16(ip + 4, (uint16_t)(l4 + n));
+		mpdp_put_be32(ip, 6u << 28 | s->flow_label);
+		mpdp_put_be16(ip + 4, (uint16_t)(l4 + n));
 		ip[6] = f->proto;
 		ip[7] = f->ttl;
 		memcpy(ip + 8, s->src, 16);
@@ -389,11 +371,11 @@ build_flow(struct gen *g, unsigned i, uint8_t *b)
 		sum = 0;
 	sum = csum_final(csum_add(sum, l4p, l4 + n));
 	if (f->proto == IPPROTO_UDP)
-		put16(l4p + 6, sum ? (uint16_t)sum : 0xffff);	/* 0 means "no checksum" */
+		mpdp_put_be16(l4p + 6, sum ? (uint16_t)sum : 0xffff);	/* 0 means "no checksum" */
 	else if (f->proto == IPPROTO_TCP)
-		put16(l4p + 16, (uint16_t)sum);
+		mpdp_put_be16(l4p + 16, (uint16_t)sum);
 	else
-		put16(l4p + 2, (uint16_t)sum);
+		mpdp_put_be16(l4p + 2, (uint16_t)sum);
 
 	len = l2 + l3 + l4 + n;
 	s->sent++;
@@ -421,11 +403,11 @@ build_arp(unsigned j, uint8_t *b)
 	else
 		l2 = put_eth(b, amac, tmac, untagged, ET_ARP);
 	a = b + l2;
-	put16(a, 1);		/* Ethernet */
-	put16(a + 2, ET_IPV4);
+	mpdp_put_be16(a, 1);		/* Ethernet */
+	mpdp_put_be16(a + 2, ET_IPV4);
 	a[4] = 6;
 	a[5] = 4;
-	put16(a + 6, j % 2 ? 2 : 1);
+	mpdp_put_be16(a + 6, j % 2 ? 2 : 1);
 	if (j % 2 == 0) {
 		memcpy(a + 8, amac, 6);
 		memcpy(a + 14, asker, 4);
@@ -443,7 +425,7 @@ build_arp(unsigned j, uint8_t *b)
 static unsigned
 put_tlv(uint8_t *p, unsigned type, const void *v, unsigned len)
 {
-	put16(p, (uint16_t)(type << 9 | len));
+	mpdp_put_be16(p, (uint16_t)(type << 9 | len));
 	memcpy(p + 2, v, len);
 	return 2 + len;
 }
@@ -466,7 +448,7 @@ build_lldp(unsigned j, uint8_t *b)
 	v[0] = 5;		/* port id: an interface name */
 	n = (unsigned)snprintf((char *)v + 1, sizeof(v) - 1, "ge-0/0/%u", 1 + j % 4);
 	off += put_tlv(b + off, 2, v, 1 + n);
-	put16(v, 120);		/* TTL, seconds */
+	mpdp_put_be16(v, 120);		/* TTL, seconds */
 	off += put_tlv(b + off, 3, v, 2);
 	off += put_tlv(b + off, 5, "demo-sw1", 8);
 	off += put_tlv(b + off, 6, sysdesc, sizeof(sysdesc) - 1);
@@ -583,7 +565,7 @@ count_frame(struct stats *st, const uint8_t *b, unsigned len)
 {
 	struct flow_key key;
 	unsigned off = 12, i, l4;
-	uint16_t type = get16(b + off);
+	uint16_t type = mpdp_get_be16(b + off);
 	int tagged = 0;
 
 	st->total++;
@@ -593,7 +575,7 @@ count_frame(struct stats *st, const uint8_t *b, unsigned len)
 			st->size[i]++;
 	while ((type == ET_VLAN || type == ET_QINQ) && off + 6 <= len) {
 		off += 4;
-		type = get16(b + off);
+		type = mpdp_get_be16(b + off);
 		tagged = 1;
 	}
 	off += 2;
@@ -621,14 +603,14 @@ count_frame(struct stats *st, const uint8_t *b, unsigned len)
 		return;
 	}
 	if (key.proto == IPPROTO_TCP || key.proto == IPPROTO_UDP) {
-		key.sport = get16(b + l4);
-		key.dport = get16(b + l4 + 2);
+		key.sport = mpdp_get_be16(b + l4);
+		key.dport = mpdp_get_be16(b + l4 + 2);
 		if (key.proto == IPPROTO_TCP)
 			st->tcp++;
 		else
 			st->udp++;
 	} else if (key.proto == IPPROTO_ICMP || key.proto == IPPROTO_ICMPV6) {
-		key.sport = get16(b + l4 + 4);	/* echo identifier */
+		key.sport = mpdp_get_be16(b + l4 + 4);	/* echo identifier */
 		st->icmp++;
 	}
 	for (i = 0; i < st->n_flow; i++)
